@@ -1,0 +1,170 @@
+/*
+ * veo-callback: receives kie.ai Veo 3.1 callbacks behind a web server.
+ *
+ * One binary, two transports: started by a FastCGI manager (spawn-fcgi,
+ * mod_fcgid, systemd socket activation, or --listen) it serves requests in
+ * a loop; started as a plain CGI program it serves the one request in its
+ * environment.  Either way responder_handle() does the work.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "config.h"
+#include "fsutil.h"
+#include "log.h"
+#include "responder.h"
+
+static const char usage[] =
+    "usage: veo-callback [--listen PATH|:PORT] [--version] [--help]\n"
+    "\n"
+    "Run by a web server: as a FastCGI responder (spawn-fcgi, mod_fcgid,\n"
+    "systemd socket activation, or --listen) or as a CGI program.\n"
+    "Configuration: $VEO_CONFIG or /etc/veo-callback.conf, VEO_* variables.\n";
+
+/* ---- plain CGI: environment, stdin, stdout ---- */
+
+static const char *
+cgi_param(void *ctx, const char *name)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+static ssize_t
+cgi_read(void *ctx, void *buf, size_t len)
+{
+	ssize_t n;
+
+	(void)ctx;
+	while ((n = read(STDIN_FILENO, buf, len)) < 0 && errno == EINTR)
+		;
+	return n;
+}
+
+static int
+cgi_write(void *ctx, const void *buf, size_t len)
+{
+	(void)ctx;
+	return write_all(STDOUT_FILENO, buf, len);
+}
+
+/* ---- FastCGI: one FCGX_Request at a time ---- */
+
+static const char *
+fcgi_param(void *ctx, const char *name)
+{
+	return FCGX_GetParam(name, ((FCGX_Request *)ctx)->envp);
+}
+
+static ssize_t
+fcgi_read(void *ctx, void *buf, size_t len)
+{
+	int chunk = len > 1 << 20 ? 1 << 20 : (int)len;
+
+	return FCGX_GetStr(buf, chunk, ((FCGX_Request *)ctx)->in);
+}
+
+static int
+fcgi_write(void *ctx, const void *buf, size_t len)
+{
+	FCGX_Request *rq = ctx;
+
+	return FCGX_PutStr(buf, (int)len, rq->out) == (int)len ? 0 : -1;
+}
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	FCGX_ShutdownPending();	/* only sets a flag: async-signal-safe */
+}
+
+/* The listening socket: --listen, systemd's LISTEN_FDS, or fd 0. */
+static int
+listen_fd(const char *listen_at)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+	if (listen_at != NULL)
+		return FCGX_OpenSocket(listen_at, 128);
+	if (pid != NULL && fds != NULL && atol(pid) == (long)getpid() && atoi(fds) >= 1)
+		return 3;	/* SD_LISTEN_FDS_START */
+	return 0;
+}
+
+static int
+serve_fastcgi(const struct config *cfg, const char *cfg_error, int fd)
+{
+	FCGX_Request rq;
+	struct request_io io = { &rq, fcgi_param, fcgi_read, fcgi_write };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_term;	/* no SA_RESTART: accept() must return */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);	/* Apache mod_fcgid asks to stop with it */
+	if (FCGX_InitRequest(&rq, fd, 0) != 0) {
+		log_line("cannot initialise FastCGI request");
+		return 1;
+	}
+	while (FCGX_Accept_r(&rq) >= 0) {
+		responder_handle(cfg, cfg_error, &io);
+		FCGX_Finish_r(&rq);
+	}
+	FCGX_Free(&rq, 1);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	char err[512] = "";
+	const char *listen_at = NULL;
+	bool cfg_ok;
+	int fd, rc;
+
+	log_progname = "veo-callback";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("veo-callback %s\n", VEO_VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+			listen_at = argv[++i];
+		} else {
+			fprintf(stderr, "veo-callback: unknown argument '%s'\n%s", argv[i], usage);
+			return 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (FCGX_Init() != 0) {
+		log_line("cannot initialise libfcgi");
+		return 1;
+	}
+	cfg_ok = config_load(&cfg, err, sizeof err) == 0;
+	if (!cfg_ok)
+		log_line("configuration: %s", err);
+	if (listen_at == NULL && FCGX_IsCGI()) {
+		struct request_io io = { NULL, cgi_param, cgi_read, cgi_write };
+
+		responder_handle(cfg_ok ? &cfg : NULL, err, &io);
+		rc = 0;
+	} else if ((fd = listen_fd(listen_at)) < 0) {
+		log_line("cannot listen on %s", listen_at);
+		rc = 1;
+	} else {
+		rc = serve_fastcgi(cfg_ok ? &cfg : NULL, err, fd);
+	}
+	config_free(&cfg);
+	return rc;
+}

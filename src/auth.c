@@ -1,0 +1,298 @@
+#include "auth.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+long
+query_param(const char *query, const char *name, char *out, size_t outlen)
+{
+	size_t nlen = strlen(name);
+	const char *p = query;
+
+	if (query == NULL || outlen == 0)
+		return -1;
+	while (*p) {
+		const char *end = strchr(p, '&');
+		size_t seglen = end ? (size_t)(end - p) : strlen(p);
+
+		if (seglen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			size_t o = 0;
+
+			for (const char *v = p + nlen + 1; v < p + seglen; v++) {
+				int c = (unsigned char)*v;
+
+				if (c == '%') {
+					int hi, lo;
+
+					if (v + 2 >= p + seglen ||
+					    (hi = hexval(v[1])) < 0 || (lo = hexval(v[2])) < 0)
+						return -1;
+					c = hi << 4 | lo;
+					v += 2;
+				} else if (c == '+') {
+					c = ' ';
+				}
+				if (o + 1 >= outlen)
+					return -1;
+				out[o++] = (char)c;
+			}
+			out[o] = '\0';
+			return (long)o;
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return -1;
+}
+
+bool
+secret_equal(const char *a, const char *b)
+{
+	unsigned char da[32], db[32];
+	unsigned int la = 0, lb = 0;
+
+	/*
+	 * Comparing digests takes the same time whatever the lengths and
+	 * contents, so neither the length nor a prefix of a secret leaks.
+	 */
+	if (!EVP_Digest(a, strlen(a), da, &la, EVP_sha256(), NULL) ||
+	    !EVP_Digest(b, strlen(b), db, &lb, EVP_sha256(), NULL))
+		return false;
+	return CRYPTO_memcmp(da, db, sizeof da) == 0;
+}
+
+bool
+auth_token_ok(const char *expected, const char *query)
+{
+	char got[512];
+
+	if (query_param(query, "token", got, sizeof got) < 0)
+		return false;
+	return secret_equal(expected, got);
+}
+
+int
+auth_hmac_sign(const char *key, const char *task_id, const char *ts,
+    char out[HMAC_B64_LEN + 1])
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	char msg[256];
+	int n = snprintf(msg, sizeof msg, "%s.%s", task_id, ts);
+
+	if (n < 0 || (size_t)n >= sizeof msg)
+		return -1;
+	if (HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)msg,
+	    (size_t)n, mac, &maclen) == NULL)
+		return -1;
+	EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);
+	return 0;
+}
+
+static int
+parse_timestamp(const char *s, long long *out)
+{
+	long long v = 0;
+	size_t n = 0;
+
+	for (; isdigit((unsigned char)*s); s++, n++) {
+		if (n >= 12)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	if (n == 0 || *s != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A header value without surrounding blanks, into buf. */
+static int
+trimmed(const char *s, char *buf, size_t len)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n >= len)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+static bool
+signed_by(const char *key, const char *task_id, const char *ts, const char *sig)
+{
+	char want[HMAC_B64_LEN + 1];
+
+	if (key == NULL || auth_hmac_sign(key, task_id, ts, want) < 0)
+		return false;
+	/* Lengths are public (always 44); contents are compared in constant time. */
+	return strlen(sig) == HMAC_B64_LEN && CRYPTO_memcmp(want, sig, HMAC_B64_LEN) == 0;
+}
+
+enum hmac_result
+auth_hmac_check(const char *key, const char *key_previous, long long tolerance,
+    const char *task_id, const char *ts, const char *sig, time_t now)
+{
+	char sigbuf[128], tsbuf[16];
+	long long t;
+	bool ok;
+
+	if (ts == NULL || sig == NULL || *ts == '\0' || *sig == '\0')
+		return HMAC_MISSING;
+	if (trimmed(ts, tsbuf, sizeof tsbuf) < 0 || parse_timestamp(tsbuf, &t) < 0)
+		return HMAC_BAD_TIMESTAMP;
+	if (t < (long long)now - tolerance || t > (long long)now + tolerance)
+		return HMAC_EXPIRED;
+	if (trimmed(sig, sigbuf, sizeof sigbuf) < 0)
+		return HMAC_MISMATCH;
+	/* Both keys are always tried, so timing does not tell which matched. */
+	ok = signed_by(key, task_id, tsbuf, sigbuf);
+	ok |= signed_by(key_previous, task_id, tsbuf, sigbuf);
+	return ok ? HMAC_OK : HMAC_MISMATCH;
+}
+
+const char *
+auth_hmac_reason(enum hmac_result r)
+{
+	switch (r) {
+	case HMAC_OK: return "signature valid";
+	case HMAC_MISSING: return "missing X-Webhook-Timestamp or X-Webhook-Signature header";
+	case HMAC_BAD_TIMESTAMP: return "X-Webhook-Timestamp is not a Unix time in seconds";
+	case HMAC_EXPIRED: return "X-Webhook-Timestamp is outside the allowed clock skew";
+	case HMAC_MISMATCH: return "X-Webhook-Signature does not match";
+	}
+	return "signature invalid";
+}
+
+struct addr {
+	int family;		/* AF_INET or AF_INET6 */
+	unsigned char b[16];
+};
+
+/* Parses an address; IPv4-mapped IPv6 becomes IPv4.  0 or -1. */
+static int
+parse_addr(const char *s, struct addr *a)
+{
+	static const unsigned char mapped[12] = { 0,0,0,0, 0,0,0,0, 0,0,0xff,0xff };
+
+	if (inet_pton(AF_INET, s, a->b) == 1) {
+		a->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, a->b) == 1) {
+		a->family = AF_INET6;
+		if (memcmp(a->b, mapped, 12) == 0) {
+			memmove(a->b, a->b + 12, 4);
+			a->family = AF_INET;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+static bool
+prefix_match(const unsigned char *x, const unsigned char *y, int bits)
+{
+	int whole = bits / 8, rest = bits % 8;
+
+	if (memcmp(x, y, (size_t)whole) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	return ((x[whole] ^ y[whole]) & (0xff << (8 - rest))) == 0;
+}
+
+/* Checks one "addr[/bits]" entry.  1 match, 0 no match, -1 malformed. */
+static int
+cidr_match(const char *entry, const struct addr *a)
+{
+	char buf[64];
+	const char *slash = strchr(entry, '/');
+	size_t alen = slash ? (size_t)(slash - entry) : strlen(entry);
+	struct addr net;
+	int bits, maxbits;
+
+	if (alen == 0 || alen >= sizeof buf)
+		return -1;
+	memcpy(buf, entry, alen);
+	buf[alen] = '\0';
+	if (parse_addr(buf, &net) < 0)
+		return -1;
+	maxbits = net.family == AF_INET ? 32 : 128;
+	bits = maxbits;
+	if (slash) {
+		char *end;
+		long v = strtol(slash + 1, &end, 10);
+
+		if (slash[1] == '\0' || *end != '\0' || v < 0 || v > maxbits)
+			return -1;
+		/* A mapped network "::ffff:10.0.0.0/104" counts its bits on IPv4. */
+		if (net.family == AF_INET && strchr(buf, ':') != NULL)
+			v = v >= 96 ? v - 96 : -1;
+		if (v < 0)
+			return -1;
+		bits = (int)v;
+	}
+	if (net.family != a->family)
+		return 0;
+	return prefix_match(net.b, a->b, bits);
+}
+
+int
+auth_addr_allowed(const char *list, const char *addr, char *err, size_t errlen)
+{
+	struct addr a;
+	char entry[80];
+	const char *p = list;
+	int verdict = 0;
+
+	bool have_addr = addr != NULL && parse_addr(addr, &a) == 0;
+
+	/* Every entry is checked, so that a typo is reported on every request. */
+	while (*p) {
+		size_t n = strcspn(p, ", \t");
+		int m;
+
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		if (n >= sizeof entry) {
+			snprintf(err, errlen, "allow_from: entry too long");
+			return -1;
+		}
+		memcpy(entry, p, n);
+		entry[n] = '\0';
+		p += n;
+		if ((m = cidr_match(entry, have_addr ? &a : &(struct addr){ 0, {0} })) < 0) {
+			snprintf(err, errlen, "allow_from: '%s' is not an address or CIDR block", entry);
+			return -1;
+		}
+		if (m == 1 && have_addr)
+			verdict = 1;
+	}
+	return verdict;
+}

@@ -1,0 +1,502 @@
+#include "callback.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <yajl/yajl_parse.h>
+
+/* Where a value sits in the callback, as far as this module cares. */
+enum role {
+	R_OTHER,	/* ignored, but still depth-checked */
+	R_TOP, R_DATA, R_INFO,
+	R_CODE, R_MSG, R_DATA_OBJ, R_TASKID, R_TASK_ID, R_INFO_OBJ, R_FALLBACK,
+	R_RESULT_URLS, R_ORIGIN_URLS, R_RESOLUTION,
+	R_URL		/* an element of a URL array */
+};
+
+struct field {
+	enum role parent, role;
+	const char *key, *path;
+};
+
+/* The declared table of keys this module reads, by parent object. */
+static const struct field fields[] = {
+	{ R_TOP,  R_CODE,        "code",         "code" },
+	{ R_TOP,  R_MSG,         "msg",          "msg" },
+	{ R_TOP,  R_DATA_OBJ,    "data",         "data" },
+	{ R_DATA, R_TASKID,      "taskId",       "data.taskId" },
+	{ R_DATA, R_TASK_ID,     "task_id",      "data.task_id" },
+	{ R_DATA, R_INFO_OBJ,    "info",         "data.info" },
+	{ R_DATA, R_FALLBACK,    "fallbackFlag", "data.fallbackFlag" },
+	{ R_INFO, R_RESULT_URLS, "resultUrls",   "data.info.resultUrls" },
+	{ R_INFO, R_ORIGIN_URLS, "originUrls",   "data.info.originUrls" },
+	{ R_INFO, R_RESOLUTION,  "resolution",   "data.info.resolution" },
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+struct frame {
+	enum role container;	/* R_TOP, R_DATA, R_INFO, a URL list, or R_OTHER */
+	bool is_map;
+	const struct field *key;	/* the pending key inside a map */
+};
+
+struct parser {
+	struct callback *cb;
+	struct frame stack[CALLBACK_MAX_DEPTH + 1];
+	int depth;		/* frames in use */
+	bool seen[NFIELDS];
+	bool started;
+	bool in_string_form;	/* parsing the array inside a string */
+	char task_id2[TASKID_MAX + 1];	/* data.task_id, when both spellings come */
+	char *err;
+	size_t errlen;
+	struct url_list *urls;	/* the list being filled, if any */
+	const char *urls_path;
+};
+
+static int fail(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->err, p->errlen, fmt, ap);
+	va_end(ap);
+	return 0;	/* yajl: cancel the parse */
+}
+
+bool
+taskid_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > TASKID_MAX || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool
+url_valid(const char *s, size_t len)
+{
+	size_t skip;
+
+	if (len > 8 && strncasecmp(s, "https://", 8) == 0)
+		skip = 8;
+	else if (len > 7 && strncasecmp(s, "http://", 7) == 0)
+		skip = 7;
+	else
+		return false;
+	if (len > CALLBACK_MAX_URL_LEN || s[skip] == '/' || s[skip] == '?' || s[skip] == '#')
+		return false;	/* no host */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c == 0x7f || c == '\\')
+			return false;
+	}
+	return true;
+}
+
+/* The role of the value about to come: a map entry's key, or an array element. */
+static const struct field *
+current(struct parser *p, enum role *role)
+{
+	struct frame *f;
+
+	if (p->depth == 0) {
+		*role = R_TOP;
+		return NULL;
+	}
+	f = &p->stack[p->depth - 1];
+	if (f->is_map) {
+		*role = f->key ? f->key->role : R_OTHER;
+		return f->key;
+	}
+	*role = (f->container == R_RESULT_URLS || f->container == R_ORIGIN_URLS) ? R_URL : R_OTHER;
+	return NULL;
+}
+
+static int
+type_error(struct parser *p, const struct field *fd, const char *want)
+{
+	return fail(p, "%s must be %s", fd->path, want);
+}
+
+static int
+add_url(struct parser *p, const unsigned char *s, size_t len)
+{
+	struct url_list *l = p->urls;
+	char **nv;
+
+	if (!url_valid((const char *)s, len))
+		return fail(p, "%s: every entry must be an http(s) URL", p->urls_path);
+	if (l->n >= CALLBACK_MAX_URLS)
+		return fail(p, "%s: too many URLs", p->urls_path);
+	if ((nv = realloc(l->v, (l->n + 1) * sizeof *nv)) == NULL)
+		return fail(p, "%s", "out of memory");
+	l->v = nv;
+	if ((l->v[l->n] = strndup((const char *)s, len)) == NULL)
+		return fail(p, "%s", "out of memory");
+	l->n++;
+	return 1;
+}
+
+static int
+push(struct parser *p, bool is_map, enum role container)
+{
+	if (p->depth >= CALLBACK_MAX_DEPTH)
+		return fail(p, "nesting deeper than %s levels", "32");
+	p->stack[p->depth++] = (struct frame){ container, is_map, NULL };
+	return 1;
+}
+
+/* A scalar or container is about to be read at the current position. */
+static int
+check_start(struct parser *p)
+{
+	if (p->depth == 0 && p->started)
+		return fail(p, "%s", "trailing data after the top-level object");
+	p->started = true;
+	return 1;
+}
+
+static int
+on_null(void *ctx)
+{
+	struct parser *p = ctx;
+	enum role r;
+	const struct field *fd = current(p, &r);
+
+	if (!check_start(p))
+		return 0;
+	switch (r) {
+	case R_TOP: return fail(p, "%s", "top level must be an object");
+	case R_CODE: return type_error(p, fd, "an integer");
+	case R_MSG: return type_error(p, fd, "a string");
+	case R_DATA_OBJ: return type_error(p, fd, "an object");
+	case R_TASKID: case R_TASK_ID: return type_error(p, fd, "a string");
+	case R_URL: return fail(p, "%s: entries must be strings", p->urls_path);
+	default: return 1;	/* info, URL lists, resolution, fallbackFlag: null is absent */
+	}
+}
+
+static int
+on_scalar(struct parser *p, const char *kind)
+{
+	enum role r;
+	const struct field *fd = current(p, &r);
+
+	if (!check_start(p))
+		return 0;
+	switch (r) {
+	case R_TOP: return fail(p, "%s", "top level must be an object");
+	case R_CODE: return type_error(p, fd, "an integer");
+	case R_MSG: case R_TASKID: case R_TASK_ID: case R_RESOLUTION:
+		return type_error(p, fd, "a string");
+	case R_DATA_OBJ: case R_INFO_OBJ: return type_error(p, fd, "an object");
+	case R_FALLBACK: return type_error(p, fd, "a boolean");
+	case R_RESULT_URLS: case R_ORIGIN_URLS:
+		return type_error(p, fd, "an array of URL strings");
+	case R_URL: return fail(p, "%s: entries must be strings", p->urls_path);
+	default: (void)kind; return 1;
+	}
+}
+
+static int
+on_boolean(void *ctx, int v)
+{
+	struct parser *p = ctx;
+	enum role r;
+
+	current(p, &r);
+	if (r == R_FALLBACK) {
+		check_start(p);
+		p->cb->fallback_flag = v ? 1 : 0;
+		return 1;
+	}
+	return on_scalar(p, "boolean");
+}
+
+static int
+on_integer(void *ctx, long long v)
+{
+	struct parser *p = ctx;
+	enum role r;
+
+	current(p, &r);
+	if (r == R_CODE) {
+		check_start(p);
+		p->cb->code = v;
+		return 1;
+	}
+	return on_scalar(p, "number");
+}
+
+static int
+on_double(void *ctx, double v)
+{
+	(void)v;
+	return on_scalar(ctx, "number");
+}
+
+static int parse_url_string(struct parser *p, const unsigned char *s, size_t len);
+
+static int
+on_string(void *ctx, const unsigned char *s, size_t len)
+{
+	struct parser *p = ctx;
+	enum role r;
+	const struct field *fd = current(p, &r);
+	struct callback *cb = p->cb;
+
+	if (!check_start(p))
+		return 0;
+	switch (r) {
+	case R_TOP: return fail(p, "%s", "top level must be an object");
+	case R_CODE: return type_error(p, fd, "an integer");
+	case R_DATA_OBJ: case R_INFO_OBJ: return type_error(p, fd, "an object");
+	case R_FALLBACK: return type_error(p, fd, "a boolean");
+	case R_MSG:
+		/* A \u0000 inside ends the copy here; the stored body keeps all. */
+		if ((cb->msg = strndup((const char *)s, len)) == NULL)
+			return fail(p, "%s", "out of memory");
+		return 1;
+	case R_RESOLUTION:
+		if ((cb->resolution = strndup((const char *)s, len)) == NULL)
+			return fail(p, "%s", "out of memory");
+		return 1;
+	case R_TASKID: case R_TASK_ID:
+		if (!taskid_valid((const char *)s, len))
+			return fail(p, "%s must be 1 to 128 characters of A-Z a-z 0-9 . _ - "
+			    "and not start with a dot", fd->path);
+		memcpy(r == R_TASKID ? cb->task_id : p->task_id2, s, len);
+		(r == R_TASKID ? cb->task_id : p->task_id2)[len] = '\0';
+		return 1;
+	case R_RESULT_URLS: case R_ORIGIN_URLS:
+		if (p->in_string_form)
+			return type_error(p, fd, "an array of URL strings");
+		p->urls = r == R_RESULT_URLS ? &cb->result_urls : &cb->origin_urls;
+		p->urls_path = fd->path;
+		return parse_url_string(p, s, len);
+	case R_URL:
+		return add_url(p, s, len);
+	default:
+		return 1;
+	}
+}
+
+static int
+on_start_map(void *ctx)
+{
+	struct parser *p = ctx;
+	enum role r;
+	const struct field *fd = current(p, &r);
+
+	if (!check_start(p))
+		return 0;
+	switch (r) {
+	case R_TOP: return push(p, true, R_TOP);
+	case R_DATA_OBJ: return push(p, true, R_DATA);
+	case R_INFO_OBJ: return push(p, true, R_INFO);
+	case R_CODE: return type_error(p, fd, "an integer");
+	case R_MSG: case R_TASKID: case R_TASK_ID: case R_RESOLUTION:
+		return type_error(p, fd, "a string");
+	case R_FALLBACK: return type_error(p, fd, "a boolean");
+	case R_RESULT_URLS: case R_ORIGIN_URLS:
+		return type_error(p, fd, "an array of URL strings");
+	case R_URL: return fail(p, "%s: entries must be strings", p->urls_path);
+	default: return push(p, true, R_OTHER);
+	}
+}
+
+static int
+on_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct parser *p = ctx;
+	struct frame *f = &p->stack[p->depth - 1];
+
+	f->key = NULL;
+	for (size_t i = 0; i < NFIELDS; i++) {
+		if (fields[i].parent != f->container || strlen(fields[i].key) != len ||
+		    memcmp(fields[i].key, key, len) != 0)
+			continue;
+		if (p->seen[i])
+			return fail(p, "duplicate key %s", fields[i].path);
+		p->seen[i] = true;
+		f->key = &fields[i];
+		break;
+	}
+	return 1;
+}
+
+static int
+on_end(void *ctx)
+{
+	struct parser *p = ctx;
+
+	p->depth--;
+	return 1;
+}
+
+static int
+on_start_array(void *ctx)
+{
+	struct parser *p = ctx;
+	enum role r;
+	const struct field *fd = current(p, &r);
+
+	if (!check_start(p))
+		return 0;
+	switch (r) {
+	case R_TOP: return fail(p, "%s", "top level must be an object");
+	case R_RESULT_URLS: case R_ORIGIN_URLS:
+		p->urls = r == R_RESULT_URLS ? &p->cb->result_urls : &p->cb->origin_urls;
+		p->urls_path = fd->path;
+		return push(p, false, r);
+	case R_CODE: return type_error(p, fd, "an integer");
+	case R_MSG: case R_TASKID: case R_TASK_ID: case R_RESOLUTION:
+		return type_error(p, fd, "a string");
+	case R_DATA_OBJ: case R_INFO_OBJ: return type_error(p, fd, "an object");
+	case R_FALLBACK: return type_error(p, fd, "a boolean");
+	case R_URL: return fail(p, "%s: entries must be strings", p->urls_path);
+	default: return push(p, false, R_OTHER);
+	}
+}
+
+static const yajl_callbacks handlers = {
+	on_null, on_boolean, on_integer, on_double, NULL, on_string,
+	on_start_map, on_map_key, on_end, on_start_array, on_end,
+};
+
+/* Runs yajl over buf with parser p; returns 0 or -1 with p->err set. */
+static int
+run_yajl(struct parser *p, const unsigned char *buf, size_t len)
+{
+	yajl_handle h = yajl_alloc(&handlers, NULL, p);
+	yajl_status st;
+	int rc = 0;
+
+	if (h == NULL) {
+		snprintf(p->err, p->errlen, "out of memory");
+		return -1;
+	}
+	/* Defaults kept on purpose: UTF-8 validated, no comments, one value. */
+	st = yajl_parse(h, buf, len);
+	if (st == yajl_status_ok)
+		st = yajl_complete_parse(h);
+	if (st == yajl_status_error) {
+		unsigned char *msg = yajl_get_error(h, 0, buf, len);
+		char *nl;
+
+		snprintf(p->err, p->errlen, "invalid JSON: %s", (char *)msg);
+		if ((nl = strchr(p->err, '\n')) != NULL)
+			*nl = '\0';
+		yajl_free_error(h, msg);
+		rc = -1;
+	} else if (st != yajl_status_ok) {
+		rc = -1;	/* a handler cancelled: p->err says why */
+	}
+	yajl_free(h);
+	return rc;
+}
+
+/* Some senders put the URL array inside a string: parse that string as one. */
+static int
+parse_url_string(struct parser *outer, const unsigned char *s, size_t len)
+{
+	struct parser in = { .cb = outer->cb, .err = outer->err, .errlen = outer->errlen,
+	    .urls = outer->urls, .urls_path = outer->urls_path, .in_string_form = true };
+	static const struct field list = { R_OTHER, R_RESULT_URLS, "", "" };
+	struct field as_list = list;
+
+	if (len == 0)
+		return 1;	/* "" is an empty list */
+	/*
+	 * The inner document must be exactly one array of strings: seed the
+	 * stack with a map frame whose pending key is a URL list.
+	 */
+	as_list.role = outer->urls == &outer->cb->result_urls ? R_RESULT_URLS : R_ORIGIN_URLS;
+	as_list.path = outer->urls_path;
+	in.stack[0] = (struct frame){ R_OTHER, true, &as_list };
+	in.depth = 1;
+	in.started = true;
+	if (run_yajl(&in, s, len) < 0) {
+		char inner[160];
+
+		snprintf(inner, sizeof inner, "%s", outer->err);
+		snprintf(outer->err, outer->errlen, "%s (string form): %s", outer->urls_path, inner);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+check_required(struct parser *p)
+{
+	struct callback *cb = p->cb;
+
+	if (!p->seen[0])
+		return fail(p, "%s", "code is missing");
+	if (!p->seen[1])
+		return fail(p, "%s", "msg is missing");
+	if (!p->seen[2])
+		return fail(p, "%s", "data is missing");
+	if (!p->seen[3] && !p->seen[4])
+		return fail(p, "%s", "data.taskId is missing");
+	if (!p->seen[3])
+		memcpy(cb->task_id, p->task_id2, sizeof cb->task_id);
+	else if (p->seen[4] && strcmp(cb->task_id, p->task_id2) != 0)
+		return fail(p, "%s", "data.taskId and data.task_id differ");
+	if (cb->code == 200 && cb->result_urls.n == 0)
+		return fail(p, "%s", "code 200 needs at least one URL in data.info.resultUrls");
+	return 1;
+}
+
+int
+callback_parse(const unsigned char *body, size_t len, struct callback *cb,
+    char *err, size_t errlen)
+{
+	struct parser p = { .cb = cb, .err = err, .errlen = errlen };
+
+	memset(cb, 0, sizeof *cb);
+	cb->fallback_flag = -1;
+	if (errlen > 0)
+		err[0] = '\0';
+	if (len == 0) {
+		snprintf(err, errlen, "empty body");
+		return -1;
+	}
+	if (run_yajl(&p, body, len) < 0)
+		return -1;
+	return check_required(&p) ? 0 : -1;
+}
+
+static void
+url_list_free(struct url_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void
+callback_free(struct callback *cb)
+{
+	free(cb->msg);
+	free(cb->resolution);
+	url_list_free(&cb->result_urls);
+	url_list_free(&cb->origin_urls);
+	cb->msg = cb->resolution = NULL;
+}

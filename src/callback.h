@@ -1,0 +1,66 @@
+/*
+ * callback: parse and validate a kie.ai Veo 3.1 callback body.
+ *
+ * Accepted (DESIGN.md, "The callback"): a top-level object with an integer
+ * "code", a string "msg" and an object "data"; "data.taskId" or
+ * "data.task_id" (both present must agree); "data.info" absent, null or an
+ * object whose "resultUrls"/"originUrls" are an array of strings, a string
+ * holding such an array, null or absent; "resolution" a string or null;
+ * "data.fallbackFlag" a boolean, null or absent; any other field, of any
+ * type, is ignored here (the stored body keeps it).
+ *
+ * Rejected, with a message naming the field: invalid JSON or UTF-8, nesting
+ * deeper than CALLBACK_MAX_DEPTH, a mistyped or missing required field, a
+ * taskId that breaks taskid_valid(), a URL entry that is not an http(s) URL,
+ * code 200 without a result URL, and a duplicate of any key this module
+ * reads (two parsers that keep different duplicates would see two different
+ * callbacks; refusing them is the only unambiguous reading).
+ */
+#ifndef VEO_CALLBACK_H
+#define VEO_CALLBACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define TASKID_MAX 128
+#define CALLBACK_MAX_DEPTH 32
+#define CALLBACK_MAX_URLS 32
+#define CALLBACK_MAX_URL_LEN 8192
+
+struct url_list {
+	char **v;		/* owned strings */
+	size_t n;
+};
+
+struct callback {
+	long long code;
+	char task_id[TASKID_MAX + 1];
+	char *msg;		/* owned; valid UTF-8, may hold any character */
+	char *resolution;	/* owned, or NULL */
+	int fallback_flag;	/* 1, 0, or -1 when absent or null */
+	struct url_list result_urls;
+	struct url_list origin_urls;
+};
+
+/*
+ * Parses len bytes of body into cb (which the caller provides; it need not
+ * be initialised).  Returns 0, or -1 with a one-line reason in err.  In both
+ * cases the caller must call callback_free(cb).
+ */
+int callback_parse(const unsigned char *body, size_t len, struct callback *cb,
+    char *err, size_t errlen);
+void callback_free(struct callback *cb);
+
+/*
+ * The rule that makes a taskId safe as a file name: 1 to TASKID_MAX bytes of
+ * [A-Za-z0-9._-], not starting with a dot.
+ */
+bool taskid_valid(const char *s, size_t len);
+
+/*
+ * True when s (len bytes) is an absolute http:// or https:// URL with a
+ * host, and holds no control character, space or backslash.
+ */
+bool url_valid(const char *s, size_t len);
+
+#endif

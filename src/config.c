@@ -1,0 +1,339 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_CONFIG_FILE "/etc/veo-callback.conf"
+#define MAX_CONFIG_FILE (1 << 20)
+
+enum key_type { T_STRING, T_SIZE, T_INT, T_BOOL };
+
+struct key_def {
+	const char *name;
+	enum key_type type;
+	const char *def;	/* NULL: unset by default */
+	size_t offset;		/* into struct settings */
+	long long min, max;	/* for T_SIZE and T_INT */
+	bool secret;
+};
+
+#define S(f) offsetof(struct settings, f)
+static const struct key_def keys[K_COUNT] = {
+	[K_SPOOL_DIR]        = { "spool_dir", T_STRING, "/var/spool/veo-callback", S(spool_dir), 0, 0, false },
+	[K_DOWNLOAD_DIR]     = { "download_dir", T_STRING, "/var/lib/veo-callback/videos", S(download_dir), 0, 0, false },
+	[K_TOKEN]            = { "token", T_STRING, NULL, S(token), 0, 0, true },
+	[K_HMAC_KEY]         = { "hmac_key", T_STRING, NULL, S(hmac_key), 0, 0, true },
+	[K_HMAC_KEY_PREVIOUS]= { "hmac_key_previous", T_STRING, NULL, S(hmac_key_previous), 0, 0, true },
+	[K_HMAC_TOLERANCE]   = { "hmac_tolerance", T_INT, "300", S(hmac_tolerance), 1, 86400, false },
+	[K_ALLOW_FROM]       = { "allow_from", T_STRING, NULL, S(allow_from), 0, 0, false },
+	[K_MAX_BODY]         = { "max_body", T_SIZE, "64K", S(max_body), 256, 16 << 20, false },
+	[K_SYNC]             = { "sync", T_BOOL, "yes", S(sync), 0, 0, false },
+	[K_MIN_FREE]         = { "min_free", T_SIZE, "8M", S(min_free), 0, LLONG_MAX, false },
+	[K_RETRY_AFTER]      = { "retry_after", T_INT, "30", S(retry_after), 1, 3600, false },
+	[K_PARALLEL]         = { "parallel", T_INT, "4", S(parallel), 1, 64, false },
+	[K_MAX_FILE_SIZE]    = { "max_file_size", T_SIZE, "4G", S(max_file_size), 1, LLONG_MAX, false },
+	[K_ALLOW_HOSTS]      = { "allow_hosts", T_STRING, NULL, S(allow_hosts), 0, 0, false },
+	[K_ALLOW_PRIVATE]    = { "allow_private", T_BOOL, "no", S(allow_private), 0, 0, false },
+	[K_HTTPS_ONLY]       = { "https_only", T_BOOL, "yes", S(https_only), 0, 0, false },
+	[K_CA_FILE]          = { "ca_file", T_STRING, NULL, S(ca_file), 0, 0, false },
+	[K_DOWNLOAD_ORIGIN]  = { "download_origin", T_BOOL, "yes", S(download_origin), 0, 0, false },
+	[K_MAX_ATTEMPTS]     = { "max_attempts", T_INT, "10", S(max_attempts), 1, 1000, false },
+	[K_KEEP_DAYS]        = { "keep_days", T_INT, "30", S(keep_days), 0, 36500, false },
+	[K_CONNECT_TIMEOUT]  = { "connect_timeout", T_INT, "15", S(connect_timeout), 1, 600, false },
+	[K_STALL_TIMEOUT]    = { "stall_timeout", T_INT, "60", S(stall_timeout), 1, 3600, false },
+	[K_MAX_TIME]         = { "max_time", T_INT, "50", S(max_time), 1, 86400, false },
+	[K_ON_DONE]          = { "on_done", T_STRING, NULL, S(on_done), 0, 0, false },
+	[K_ON_FAILED]        = { "on_failed", T_STRING, NULL, S(on_failed), 0, 0, false },
+	[K_HOOK_TIMEOUT]     = { "hook_timeout", T_INT, "60", S(hook_timeout), 1, 86400, false },
+};
+#undef S
+
+const char *
+config_key_name(enum config_key k)
+{
+	return keys[k].name;
+}
+
+bool
+config_key_secret(enum config_key k)
+{
+	return keys[k].secret;
+}
+
+const char *
+config_source_name(enum config_source s)
+{
+	static const char *names[] = { "default", "file", "environment", "request" };
+	return names[s];
+}
+
+static int
+key_index(const char *name, size_t len)
+{
+	for (int k = 0; k < K_COUNT; k++)
+		if (strlen(keys[k].name) == len && strncmp(keys[k].name, name, len) == 0)
+			return k;
+	return -1;
+}
+
+/* "spool_dir" -> "VEO_SPOOL_DIR" */
+static void
+param_name(enum config_key k, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (const char *p = "VEO_"; *p && o + 1 < len; p++)
+		buf[o++] = *p;
+	for (const char *p = keys[k].name; *p && o + 1 < len; p++)
+		buf[o++] = (char)toupper((unsigned char)*p);
+	buf[o] = '\0';
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+static int
+load_file(struct config *c, const char *path, bool must_exist, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char line[4096];
+	int lineno = 0;
+
+	if (f == NULL) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	c->path = strdup(path);
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *s, *eq, *name, *value;
+		int k;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+			goto fail;
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		if ((eq = strchr(s, '=')) == NULL) {
+			snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
+			goto fail;
+		}
+		*eq = '\0';
+		name = trim(s);
+		value = trim(eq + 1);
+		if ((k = key_index(name, strlen(name))) < 0) {
+			snprintf(err, errlen, "%s:%d: unknown key '%.64s'", path, lineno, name);
+			goto fail;
+		}
+		free(c->file_value[k]);
+		c->file_value[k] = strdup(value);
+	}
+	fclose(f);
+	return 0;
+fail:
+	fclose(f);
+	return -1;
+}
+
+int
+config_load(struct config *c, char *err, size_t errlen)
+{
+	const char *path = getenv("VEO_CONFIG");
+
+	memset(c, 0, sizeof *c);
+	if (path != NULL && *path != '\0') {
+		if (load_file(c, path, true, err, errlen) < 0)
+			return -1;
+	} else if (load_file(c, DEFAULT_CONFIG_FILE, false, err, errlen) < 0) {
+		return -1;
+	}
+	for (int k = 0; k < K_COUNT; k++) {
+		char name[64];
+		const char *v;
+
+		param_name(k, name, sizeof name);
+		if ((v = getenv(name)) != NULL && (c->env_value[k] = strdup(v)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+config_free(struct config *c)
+{
+	for (int k = 0; k < K_COUNT; k++) {
+		free(c->file_value[k]);
+		free(c->env_value[k]);
+	}
+	free(c->path);
+	memset(c, 0, sizeof *c);
+}
+
+const char *
+config_raw(const struct config *c, config_param_fn param, void *ctx,
+    enum config_key k, enum config_source *src)
+{
+	const char *v;
+
+	if (param != NULL) {
+		char name[64];
+
+		param_name(k, name, sizeof name);
+		if ((v = param(ctx, name)) != NULL) {
+			*src = SRC_REQUEST;
+			return v;
+		}
+	}
+	if (c->env_value[k] != NULL) {
+		*src = SRC_ENV;
+		return c->env_value[k];
+	}
+	if (c->file_value[k] != NULL) {
+		*src = SRC_FILE;
+		return c->file_value[k];
+	}
+	*src = SRC_DEFAULT;
+	return keys[k].def;
+}
+
+int
+config_parse_size(const char *s, long long *out)
+{
+	char *end;
+	long long v, mul = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': mul = 1LL << 10; end++; break;
+	case 'M': mul = 1LL << 20; end++; break;
+	case 'G': mul = 1LL << 30; end++; break;
+	case 'T': mul = 1LL << 40; end++; break;
+	default: return -1;
+	}
+	if (mul > 1 && (*end == 'i' || *end == 'I'))
+		end++;
+	if (mul > 1 && (*end == 'b' || *end == 'B'))
+		end++;
+	if (*end != '\0' || v > LLONG_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+int
+config_parse_bool(const char *s, bool *out)
+{
+	static const char *yes[] = { "yes", "true", "on", "1" };
+	static const char *no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return *out = true, 0;
+		if (strcasecmp(s, no[i]) == 0)
+			return *out = false, 0;
+	}
+	return -1;
+}
+
+static int
+parse_int(const char *s, long long *out)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+static int
+resolve_key(const struct key_def *d, const char *v, struct settings *s)
+{
+	char *field = (char *)s + d->offset;
+	long long n;
+	bool b;
+
+	switch (d->type) {
+	case T_STRING:
+		/* An empty value means unset, so a layer can switch a key off. */
+		*(const char **)field = (v != NULL && *v != '\0') ? v : NULL;
+		return 0;
+	case T_BOOL:
+		if (config_parse_bool(v, &b) < 0)
+			return -1;
+		*(bool *)field = b;
+		return 0;
+	case T_SIZE:
+	case T_INT:
+		if ((d->type == T_SIZE ? config_parse_size(v, &n) : parse_int(v, &n)) < 0)
+			return -1;
+		if (n < d->min || n > d->max)
+			return -1;
+		*(long long *)field = n;
+		return 0;
+	}
+	return -1;
+}
+
+static const char *
+rule_text(const struct key_def *d)
+{
+	switch (d->type) {
+	case T_BOOL: return "expected yes or no";
+	case T_SIZE: return "expected a size such as 64K, 100M or 4G, within limits";
+	case T_INT: return "expected a whole number within limits";
+	default: return "invalid";
+	}
+}
+
+int
+config_resolve(const struct config *c, config_param_fn param, void *ctx,
+    struct settings *s, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	for (int k = 0; k < K_COUNT; k++) {
+		enum config_source src;
+		const char *v = config_raw(c, param, ctx, k, &src);
+
+		if (resolve_key(&keys[k], v, s) < 0) {
+			/* Secrets never reach a message; other values are ours to show. */
+			snprintf(err, errlen, "%s (from %s): bad value '%.40s': %s",
+			    keys[k].name, config_source_name(src),
+			    keys[k].secret ? "***" : v, rule_text(&keys[k]));
+			return -1;
+		}
+	}
+	if (s->spool_dir == NULL || s->spool_dir[0] != '/') {
+		snprintf(err, errlen, "spool_dir must be an absolute path");
+		return -1;
+	}
+	return 0;
+}

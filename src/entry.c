@@ -1,0 +1,146 @@
+#include "entry.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+entry_format_header(const struct entry_meta *m, char *buf, size_t len)
+{
+	int n = snprintf(buf, len,
+	    ENTRY_MAGIC "\n"
+	    "task-id: %s\n"
+	    "code: %lld\n"
+	    "received: %s\n"
+	    "last-received: %s\n"
+	    "remote-addr: %s\n"
+	    "signature: %s\n"
+	    "duplicates: %lu\n"
+	    "body-sha256: %s\n"
+	    "body-length: %zu\n"
+	    "\n",
+	    m->task_id, m->code, m->received, m->last_received, m->remote_addr,
+	    m->signature_verified ? "verified" : "unsigned", m->duplicates,
+	    m->body_sha256, m->body_length);
+
+	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+void
+entry_set_remote_addr(struct entry_meta *m, const char *addr)
+{
+	unsigned char tmp[16];
+
+	if (addr != NULL && strlen(addr) < sizeof m->remote_addr &&
+	    (inet_pton(AF_INET, addr, tmp) == 1 || inet_pton(AF_INET6, addr, tmp) == 1))
+		strcpy(m->remote_addr, addr);
+	else
+		strcpy(m->remote_addr, "-");
+}
+
+static int
+copy_field(char *dst, size_t dstlen, const char *v, size_t vlen)
+{
+	if (vlen >= dstlen)
+		return -1;
+	memcpy(dst, v, vlen);
+	dst[vlen] = '\0';
+	return 0;
+}
+
+/* Applies one "name: value" header line to m. */
+static int
+header_line(struct entry_meta *m, const char *line, size_t len, unsigned *have)
+{
+	const char *colon = memchr(line, ':', len);
+	size_t nlen, vlen;
+	const char *v;
+	char num[32];
+
+	if (colon == NULL || colon + 1 >= line + len || colon[1] != ' ')
+		return -1;
+	nlen = (size_t)(colon - line);
+	v = colon + 2;
+	vlen = len - nlen - 2;
+#define IS(name) (nlen == sizeof(name) - 1 && memcmp(line, name, nlen) == 0)
+	if (IS("task-id")) {
+		*have |= 1;
+		return copy_field(m->task_id, sizeof m->task_id, v, vlen) < 0 ||
+		    !taskid_valid(m->task_id, vlen) ? -1 : 0;
+	}
+	if (IS("received"))
+		return copy_field(m->received, sizeof m->received, v, vlen);
+	if (IS("last-received"))
+		return copy_field(m->last_received, sizeof m->last_received, v, vlen);
+	if (IS("remote-addr"))
+		return copy_field(m->remote_addr, sizeof m->remote_addr, v, vlen);
+	if (IS("signature")) {
+		m->signature_verified = vlen == 8 && memcmp(v, "verified", 8) == 0;
+		return 0;
+	}
+	if (IS("body-sha256")) {
+		*have |= 2;
+		return vlen == SHA256_HEX_LEN ?
+		    copy_field(m->body_sha256, sizeof m->body_sha256, v, vlen) : -1;
+	}
+	if (copy_field(num, sizeof num, v, vlen) < 0)
+		return IS("code") || IS("duplicates") || IS("body-length") ? -1 : 0;
+	if (IS("code"))
+		return *have |= 4, sscanf(num, "%lld", &m->code) == 1 ? 0 : -1;
+	if (IS("duplicates"))
+		return sscanf(num, "%lu", &m->duplicates) == 1 ? 0 : -1;
+	if (IS("body-length"))
+		return *have |= 8, sscanf(num, "%zu", &m->body_length) == 1 ? 0 : -1;
+#undef IS
+	return 0;	/* unknown lines are for newer readers */
+}
+
+int
+entry_parse(const char *data, size_t len, struct entry_meta *m,
+    const char **body, char *err, size_t errlen)
+{
+	const char *p = data, *end = data + len;
+	size_t mlen = strlen(ENTRY_MAGIC);
+	unsigned have = 0;
+	char hash[SHA256_HEX_LEN + 1];
+
+	memset(m, 0, sizeof *m);
+	if (len <= mlen || memcmp(p, ENTRY_MAGIC "\n", mlen + 1) != 0) {
+		snprintf(err, errlen, "not a callback entry");
+		return -1;
+	}
+	p += mlen + 1;
+	for (;;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (nl == NULL) {
+			snprintf(err, errlen, "header not terminated");
+			return -1;
+		}
+		if (nl == p) {
+			p++;
+			break;
+		}
+		if (header_line(m, p, (size_t)(nl - p), &have) < 0) {
+			snprintf(err, errlen, "bad header line");
+			return -1;
+		}
+		p = nl + 1;
+	}
+	if (have != 15) {
+		snprintf(err, errlen, "header incomplete");
+		return -1;
+	}
+	if ((size_t)(end - p) != m->body_length) {
+		snprintf(err, errlen, "body length %zu, header says %zu",
+		    (size_t)(end - p), m->body_length);
+		return -1;
+	}
+	if (sha256_hex(p, m->body_length, hash) < 0 || strcmp(hash, m->body_sha256) != 0) {
+		snprintf(err, errlen, "body does not match its SHA-256");
+		return -1;
+	}
+	*body = p;
+	return 0;
+}

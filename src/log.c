@@ -1,0 +1,98 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *log_progname = "veo";
+
+char *
+log_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (dstlen == 0)
+		return dst;
+	for (size_t i = 0; i < srclen; i++) {
+		unsigned char c = (unsigned char)src[i];
+		int plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+		size_t need = plain ? 1 : 4;
+
+		/* Keep room for "..." and the NUL. */
+		if (o + need + 4 > dstlen) {
+			if (o + 4 <= dstlen)
+				memcpy(dst + o, "...", 3), o += 3;
+			break;
+		}
+		if (plain) {
+			dst[o++] = (char)c;
+		} else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+char *
+log_timestamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char sec[24];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%06ldZ", sec, ts.tv_nsec / 1000);
+	return buf;
+}
+
+static void
+vlog(int errnum, const char *fmt, va_list ap)
+{
+	char line[2048];
+	int n = snprintf(line, sizeof line, "%s: ", log_progname);
+
+	if (n < 0)
+		return;
+	n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	if ((size_t)n >= sizeof line - 80)
+		n = (int)(sizeof line - 80);
+	if (errnum)
+		n += snprintf(line + n, sizeof line - (size_t)n, ": %s", strerror(errnum));
+	line[n++] = '\n';
+	/* One write so that lines of concurrent processes do not interleave. */
+	while (write(STDERR_FILENO, line, (size_t)n) < 0 && errno == EINTR)
+		;
+}
+
+void
+log_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(0, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_errno(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(saved, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}

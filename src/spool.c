@@ -1,0 +1,312 @@
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "entry.h"
+#include "fsutil.h"
+#include "log.h"
+
+#define STORE_TRIES 16
+#define ENTRY_READ_MAX (ENTRY_HEADER_MAX + (16 << 20))
+
+int
+spool_path(char *buf, size_t len, const char *spool_dir, const char *sub,
+    const char *name)
+{
+	int n = name ? snprintf(buf, len, "%s/%s/%s", spool_dir, sub, name)
+		     : snprintf(buf, len, "%s/%s", spool_dir, sub);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static enum spool_status
+failure(int errnum, char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "%s: %s", what, strerror(errnum));
+	return errnum == ENOSPC || errnum == EDQUOT ? SPOOL_FULL : SPOOL_ERROR;
+}
+
+static int
+prepare_dirs(const char *spool_dir, char *err, size_t errlen)
+{
+	static const char *subs[] = { "tmp", "new", "old" };
+	struct stat st;
+	char path[PATH_MAX];
+
+	if (stat(spool_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "spool_dir %s: %s", spool_dir,
+		    errno ? strerror(errno) : "not a directory");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+		if (spool_path(path, sizeof path, spool_dir, subs[i], NULL) < 0 ||
+		    mkdir_exist_ok(path, 0770) < 0) {
+			snprintf(err, errlen, "%s/%s: %s", spool_dir, subs[i], strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+check_free(const char *spool_dir, long long min_free, size_t need, char *err, size_t errlen)
+{
+	struct statvfs vfs;
+	unsigned long long avail;
+
+	if (statvfs(spool_dir, &vfs) < 0) {
+		snprintf(err, errlen, "statvfs %s: %s", spool_dir, strerror(errno));
+		return -1;
+	}
+	avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	if (avail < (unsigned long long)min_free + need) {
+		snprintf(err, errlen, "spool nearly full: %llu bytes free, min_free is %lld",
+		    avail, min_free);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Writes header and body to a new file in tmp/, fsync'd and closed; its
+ * path goes to tmppath.  On failure nothing is left behind.
+ */
+static enum spool_status
+write_temp(const char *spool_dir, const struct entry_meta *m, const void *body,
+    bool sync, char *tmppath, size_t pathlen, char *err, size_t errlen)
+{
+	char hdr[ENTRY_HEADER_MAX], name[128];
+	struct iovec iov[2];
+	int hlen, fd, saved;
+
+	if ((hlen = entry_format_header(m, hdr, sizeof hdr)) < 0) {
+		snprintf(err, errlen, "entry header too long");
+		return SPOOL_ERROR;
+	}
+	unique_name(name, sizeof name);
+	if (spool_path(tmppath, pathlen, spool_dir, "tmp", name) < 0) {
+		snprintf(err, errlen, "spool_dir path too long");
+		return SPOOL_ERROR;
+	}
+	fd = open(tmppath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
+	if (fd < 0)
+		return failure(errno, err, errlen, "create temp entry");
+	iov[0] = (struct iovec){ hdr, (size_t)hlen };
+	iov[1] = (struct iovec){ (void *)body, m->body_length };
+	if (writev_all(fd, iov, 2) < 0 || (sync && fsync(fd) < 0)) {
+		saved = errno;
+		close(fd);
+		unlink(tmppath);
+		return failure(saved, err, errlen, "write temp entry");
+	}
+	/* close() reports deferred write errors on network file systems. */
+	if (close(fd) < 0) {
+		saved = errno;
+		unlink(tmppath);
+		return failure(saved, err, errlen, "close temp entry");
+	}
+	return SPOOL_STORED;
+}
+
+static enum spool_status
+sync_dirs(const char *spool_dir, bool sync, bool also_old, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	if (!sync)
+		return SPOOL_STORED;
+	if (also_old && (spool_path(path, sizeof path, spool_dir, "old", NULL) < 0 ||
+	    fsync_dir(path) < 0))
+		return failure(errno, err, errlen, "fsync old/");
+	if (spool_path(path, sizeof path, spool_dir, "new", NULL) < 0 || fsync_dir(path) < 0)
+		return failure(errno, err, errlen, "fsync new/");
+	return SPOOL_STORED;
+}
+
+/* The same body again: rewrite the entry with the count bumped. */
+static enum spool_status
+bump_duplicate(const char *spool_dir, struct entry_meta *old, const struct entry_meta *now,
+    const char *body, const char *dest, bool sync, char *err, size_t errlen)
+{
+	char tmp2[PATH_MAX];
+	enum spool_status st;
+
+	old->duplicates++;
+	memcpy(old->last_received, now->last_received, sizeof old->last_received);
+	old->signature_verified |= now->signature_verified;
+	st = write_temp(spool_dir, old, body, sync, tmp2, sizeof tmp2, err, errlen);
+	if (st != SPOOL_STORED)
+		return st;
+	if (rename(tmp2, dest) < 0) {
+		st = failure(errno, err, errlen, "rename entry");
+		unlink(tmp2);
+		return st;
+	}
+	st = sync_dirs(spool_dir, sync, false, err, errlen);
+	return st == SPOOL_STORED ? SPOOL_DUPLICATE : st;
+}
+
+/* A different body: keep the waiting entry in old/, put ours in its place. */
+static enum spool_status
+replace_entry(const char *spool_dir, const char *task_id, const char *tmppath,
+    const char *dest, bool sync, char *err, size_t errlen)
+{
+	char keep[PATH_MAX], name[TASKID_MAX + 160], uniq[128];
+	enum spool_status st;
+
+	unique_name(uniq, sizeof uniq);
+	snprintf(name, sizeof name, "%s.%s", task_id, uniq);
+	if (spool_path(keep, sizeof keep, spool_dir, "old", name) < 0) {
+		snprintf(err, errlen, "spool_dir path too long");
+		return SPOOL_ERROR;
+	}
+	if (link(dest, keep) < 0 && errno != ENOENT)
+		return failure(errno, err, errlen, "keep replaced entry");
+	if (rename(tmppath, dest) < 0)
+		return failure(errno, err, errlen, "rename entry");
+	st = sync_dirs(spool_dir, sync, true, err, errlen);
+	return st == SPOOL_STORED ? SPOOL_REPLACED : st;
+}
+
+/*
+ * new/<taskId> exists: lock it, make sure it is still the one at that name,
+ * and merge.  Returns -1 (with *st untouched) when the caller should try
+ * again because the entry changed or vanished under us.
+ */
+static int
+merge_existing(const char *spool_dir, const struct entry_meta *now, const char *tmppath,
+    const char *dest, bool sync, enum spool_status *st, char *err, size_t errlen)
+{
+	struct stat a, b;
+	struct entry_meta old;
+	char *data = NULL, perr[128];
+	const char *oldbody;
+	size_t len;
+	int fd = open(dest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return -1;	/* taken by the spooler meanwhile */
+		*st = failure(errno, err, errlen, "open entry");
+		return 0;
+	}
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &a) < 0) {
+		*st = failure(errno, err, errlen, "lock entry");
+		goto out;
+	}
+	if (stat(dest, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+		close(fd);
+		return -1;	/* replaced while we waited for the lock */
+	}
+	if (read_fd_bounded(fd, ENTRY_READ_MAX, &data, &len) < 0) {
+		*st = failure(errno, err, errlen, "read entry");
+		goto out;
+	}
+	if (entry_parse(data, len, &old, &oldbody, perr, sizeof perr) == 0 &&
+	    strcmp(old.body_sha256, now->body_sha256) == 0) {
+		unlink(tmppath);
+		*st = bump_duplicate(spool_dir, &old, now, oldbody, dest, sync, err, errlen);
+	} else {
+		*st = replace_entry(spool_dir, now->task_id, tmppath, dest, sync, err, errlen);
+	}
+out:
+	free(data);
+	close(fd);		/* releases the lock */
+	return 0;
+}
+
+static void
+fill_meta(struct entry_meta *m, const struct spool_item *it)
+{
+	memset(m, 0, sizeof *m);
+	snprintf(m->task_id, sizeof m->task_id, "%s", it->task_id);
+	m->code = it->code;
+	log_timestamp(m->received, sizeof m->received);
+	memcpy(m->last_received, m->received, sizeof m->received);
+	entry_set_remote_addr(m, it->remote_addr);
+	m->signature_verified = it->signature_verified;
+	m->body_length = it->body_len;
+	sha256_hex(it->body, it->body_len, m->body_sha256);
+}
+
+enum spool_status
+spool_store(const char *spool_dir, const struct spool_item *it,
+    const struct spool_opts *opts, char *err, size_t errlen)
+{
+	char tmppath[PATH_MAX], dest[PATH_MAX];
+	struct entry_meta m;
+	enum spool_status st;
+
+	if (!taskid_valid(it->task_id, strlen(it->task_id))) {
+		snprintf(err, errlen, "invalid taskId");
+		return SPOOL_ERROR;
+	}
+	if (prepare_dirs(spool_dir, err, errlen) < 0)
+		return SPOOL_ERROR;
+	if (check_free(spool_dir, opts->min_free, it->body_len + ENTRY_HEADER_MAX, err, errlen) < 0)
+		return SPOOL_FULL;
+	if (spool_path(dest, sizeof dest, spool_dir, "new", it->task_id) < 0) {
+		snprintf(err, errlen, "spool_dir path too long");
+		return SPOOL_ERROR;
+	}
+	fill_meta(&m, it);
+	st = write_temp(spool_dir, &m, it->body, opts->sync, tmppath, sizeof tmppath, err, errlen);
+	if (st != SPOOL_STORED)
+		return st;
+	for (int tries = 0; tries < STORE_TRIES; tries++) {
+		/* link(2) never overwrites: the first writer of a task wins cleanly. */
+		if (link(tmppath, dest) == 0) {
+			unlink(tmppath);
+			return sync_dirs(spool_dir, opts->sync, false, err, errlen);
+		}
+		if (errno != EEXIST) {
+			st = failure(errno, err, errlen, "link entry");
+			break;
+		}
+		if (merge_existing(spool_dir, &m, tmppath, dest, opts->sync, &st, err, errlen) == 0)
+			break;
+	}
+	if (st == SPOOL_STORED) {	/* every try raced */
+		snprintf(err, errlen, "entry kept changing under us");
+		st = SPOOL_ERROR;
+	}
+	unlink(tmppath);	/* gone already on success; harmless */
+	return st;
+}
+
+int
+spool_health(const char *spool_dir, long long min_free, long *pending,
+    char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+
+	*pending = 0;
+	if (prepare_dirs(spool_dir, err, errlen) < 0)
+		return -1;
+	if (spool_path(path, sizeof path, spool_dir, "new", NULL) < 0 || (d = opendir(path)) == NULL) {
+		snprintf(err, errlen, "new/: %s", strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL && *pending < 1000000)
+		if (de->d_name[0] != '.')
+			(*pending)++;
+	closedir(d);
+	if (access(path, W_OK) < 0 ||
+	    spool_path(path, sizeof path, spool_dir, "tmp", NULL) < 0 || access(path, W_OK) < 0) {
+		snprintf(err, errlen, "spool not writable by this user");
+		return -1;
+	}
+	return check_free(spool_dir, min_free, 0, err, errlen);
+}
