@@ -1,0 +1,92 @@
+/*
+ * fetch: download many URLs at once with libcurl's multi interface,
+ * resumably and safely (DESIGN promises 6, 7 and 8).
+ *
+ * Each job streams to "<dest>.part"; its SHA-256 is computed on the way;
+ * the length is checked against what the server announced; the first bytes
+ * are sniffed against the expected media; the file is fsync'd and renamed
+ * to dest only when whole.  A "<dest>.part.info" file beside it records the
+ * validator (ETag, Last-Modified, total length); when a .part file exists
+ * the transfer resumes with a Range request, and restarts from zero if the
+ * server ignores the range or the validator no longer matches.  Both side
+ * files are removed once dest is in place.
+ *
+ * Every connection, redirects included, is checked with netguard: scheme,
+ * host list, and the resolved address (at connect time).  Redirects are
+ * followed by this module, at most max_redirects.  Memory does not grow
+ * with file size.
+ */
+#ifndef VEO_FETCH_H
+#define VEO_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "digest.h"
+
+enum media_kind {
+	MEDIA_VIDEO,		/* mp4/mov (ISO BMFF "ftyp" etc.), webm/mkv (EBML) */
+	MEDIA_IMAGE,		/* jpeg, png, gif, webp */
+	MEDIA_ANY,		/* no sniffing */
+};
+
+enum fetch_result {
+	FETCH_OK,
+	FETCH_NOT_RUN,		/* deadline passed before it could start */
+	FETCH_HTTP,		/* the server answered an error status (http_code) */
+	FETCH_NETWORK,		/* DNS, connect, reset, TLS, stall: try again later */
+	FETCH_BLOCKED,		/* refused by policy: scheme, host, address, redirects */
+	FETCH_TOO_BIG,		/* more than max_file_size */
+	FETCH_SHORT,		/* fewer bytes than the server announced */
+	FETCH_BAD_CONTENT,	/* not the expected media */
+	FETCH_LOCAL,		/* local file system error (disk full, permissions) */
+};
+
+struct fetch_opts {
+	long parallel;			/* transfers in flight (>= 1) */
+	long per_host;			/* connections to one host (>= 1) */
+	long long max_file_size;	/* bytes, enforced while streaming */
+	bool https_only;
+	bool allow_private;		/* skip the public-address rule (tests) */
+	const char *allow_hosts;	/* NULL: any host */
+	const char *ca_file;		/* extra CA bundle, added to the system's */
+	long connect_timeout;		/* seconds */
+	long stall_timeout;		/* seconds under 1 byte/s before giving up */
+	int max_redirects;		/* e.g. 5 */
+	time_t deadline;		/* start nothing after this; 0: no limit */
+	bool progress;			/* live per-file progress on stderr */
+};
+
+struct fetch_job {
+	/* in, owned by the caller */
+	const char *url;
+	const char *dest;		/* final path; its directory must exist */
+	enum media_kind expect;
+	void *user;			/* for the caller */
+
+	/* out */
+	enum fetch_result result;
+	long http_code;			/* last HTTP status, 0 if none */
+	long long bytes;		/* size of dest when FETCH_OK */
+	long long bytes_this_run;	/* body bytes received in this call */
+	bool resumed;			/* continued a .part file */
+	char sha256[SHA256_HEX_LEN + 1];	/* of the whole file, when FETCH_OK */
+	char error[256];		/* one line for people; empty when OK */
+};
+
+/* Once per process, before any other call. 0 or -1. */
+int fetch_global_init(void);
+void fetch_global_cleanup(void);
+
+/*
+ * Runs all n jobs, at most o->parallel at a time, and fills their out
+ * fields.  Returns 0 when the jobs ran (each has its own result), -1 when
+ * libcurl could not be set up at all.
+ */
+int fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o);
+
+/* "ok", "http error", ... for logs and state files. */
+const char *fetch_result_name(enum fetch_result r);
+
+#endif
