@@ -56,6 +56,10 @@ struct fetch_opts {
 	int max_redirects;		/* e.g. 5 */
 	time_t deadline;		/* start nothing after this; 0: no limit */
 	bool progress;			/* live per-file progress on stderr */
+	/* Called about once a second while transfers run (may be NULL):
+	 * the spooler refreshes its task claims from here. */
+	void (*tick)(void *arg);
+	void *tick_arg;
 };
 
 struct fetch_job {

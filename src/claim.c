@@ -1,0 +1,173 @@
+#include "claim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "spool.h"
+
+static void
+host_name(char *buf, size_t len)
+{
+	if (gethostname(buf, len - 1) < 0)
+		snprintf(buf, len, "localhost");
+	buf[len - 1] = '\0';
+	for (char *p = buf; *p; p++)
+		if (*p == '/' || *p == ' ' || *p == '\n')
+			*p = '_';
+}
+
+int
+claim_sweep_lock(const char *spool_dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX], host[64];
+	int fd;
+
+	host_name(host, sizeof host);
+	if (snprintf(path, sizeof path, "%s/sweep.%s.lock", spool_dir, host) >= (int)sizeof path) {
+		snprintf(err, errlen, "spool_dir path too long");
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int busy = errno == EWOULDBLOCK;
+
+		snprintf(err, errlen, "%s: %s", path, busy ? "another sweep is running" : strerror(errno));
+		close(fd);
+		return busy ? -2 : -1;
+	}
+	return fd;
+}
+
+/* Whether the claim at path is stale; st is its stat. */
+static bool
+is_stale(const char *path, const struct stat *st)
+{
+	char buf[128], host[64], theirs[64];
+	long pid = 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return time(NULL) - st->st_mtime > CLAIM_STALE_AFTER;
+	buf[n] = '\0';
+	host_name(host, sizeof host);
+	if (sscanf(buf, "%63s %ld", theirs, &pid) == 2 && strcmp(theirs, host) == 0)
+		return pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	return time(NULL) - st->st_mtime > CLAIM_STALE_AFTER;
+}
+
+/* Moves a stale claim aside; true when the one we judged is the one we moved. */
+static bool
+break_stale(const char *spool_dir, const char *path, const struct stat *judged)
+{
+	char aside[PATH_MAX], name[128];
+	struct stat st;
+
+	unique_name(name, sizeof name);
+	if (spool_path(aside, sizeof aside, spool_dir, "tmp", name) < 0 || rename(path, aside) < 0)
+		return false;
+	if (stat(aside, &st) == 0 && st.st_ino == judged->st_ino && st.st_dev == judged->st_dev) {
+		unlink(aside);
+		return true;
+	}
+	/* Someone replaced it between our look and our rename: give it back. */
+	if (link(aside, path) == 0 || errno == EEXIST)
+		unlink(aside);
+	return false;
+}
+
+enum claim_result
+claim_task(const char *spool_dir, const char *task_id, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], path[PATH_MAX], name[128], host[64], line[128];
+	enum claim_result res = CLAIM_ERROR;
+	struct stat st;
+	int fd, n;
+
+	unique_name(name, sizeof name);
+	host_name(host, sizeof host);
+	if (spool_path(tmp, sizeof tmp, spool_dir, "tmp", name) < 0 ||
+	    spool_path(path, sizeof path, spool_dir, "claim", task_id) < 0) {
+		snprintf(err, errlen, "path too long");
+		return CLAIM_ERROR;
+	}
+	n = snprintf(line, sizeof line, "%s %ld\n", host, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
+	if (fd < 0 || write_all(fd, line, (size_t)n) < 0 || close(fd) < 0) {
+		snprintf(err, errlen, "claim %s: %s", task_id, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		return CLAIM_ERROR;
+	}
+	for (int tries = 0; tries < 2; tries++) {
+		if (link(tmp, path) == 0) {
+			res = CLAIM_OK;
+			break;
+		}
+		if (errno != EEXIST) {
+			snprintf(err, errlen, "claim %s: %s", task_id, strerror(errno));
+			break;
+		}
+		res = CLAIM_BUSY;
+		if (stat(path, &st) < 0 || !is_stale(path, &st) ||
+		    !break_stale(spool_dir, path, &st))
+			break;
+	}
+	unlink(tmp);
+	return res;
+}
+
+void
+claim_release(const char *spool_dir, const char *task_id)
+{
+	char path[PATH_MAX], buf[128], mine[128], host[64];
+	ssize_t n = -1;
+	int fd;
+
+	if (spool_path(path, sizeof path, spool_dir, "claim", task_id) < 0)
+		return;
+	/* Only our own claim: a stale one of ours may have been taken over. */
+	host_name(host, sizeof host);
+	snprintf(mine, sizeof mine, "%s %ld\n", host, (long)getpid());
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+	}
+	if (n > 0 && (buf[n] = '\0', strcmp(buf, mine) == 0))
+		unlink(path);
+}
+
+void
+claim_touch(const char *spool_dir, const char *task_id)
+{
+	char path[PATH_MAX];
+
+	if (spool_path(path, sizeof path, spool_dir, "claim", task_id) == 0)
+		utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
+}
+
+bool
+claim_held(const char *spool_dir, const char *task_id)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (spool_path(path, sizeof path, spool_dir, "claim", task_id) < 0 || stat(path, &st) < 0)
+		return false;
+	return !is_stale(path, &st);
+}

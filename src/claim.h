@@ -1,0 +1,40 @@
+/*
+ * claim: who works on what, so that two sweeps never download the same
+ * file twice (DESIGN promise 5).
+ *
+ *  - The sweep lock, spool_dir/sweep.<host>.lock, is an flock(2) held for
+ *    a whole run: one sweep per host at a time.  A second run finds it
+ *    taken and exits at once.
+ *  - A task claim, spool_dir/claim/<taskId>, is a small file "host pid"
+ *    put in place with link(2), which fails when the name exists: of
+ *    several sweeps on several hosts sharing the spool, exactly one gets
+ *    it.  The holder refreshes its mtime while it works (claim_touch).
+ *  - A claim is stale when its process is gone (same host: kill(pid, 0)),
+ *    or, for another host, when it has not been refreshed for stale_after
+ *    seconds.  A stale claim is taken over by renaming it aside first, so
+ *    two sweeps cannot both take over the same one.
+ */
+#ifndef VEO_CLAIM_H
+#define VEO_CLAIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CLAIM_STALE_AFTER 600	/* seconds without a refresh, other hosts */
+
+/* Takes the host's sweep lock.  Returns the held fd, -2 when another run
+ * holds it, -1 on error (err says why). */
+int claim_sweep_lock(const char *spool_dir, char *err, size_t errlen);
+
+enum claim_result { CLAIM_OK, CLAIM_BUSY, CLAIM_ERROR };
+
+enum claim_result claim_task(const char *spool_dir, const char *task_id,
+    char *err, size_t errlen);
+/* Removes our claim of task_id. */
+void claim_release(const char *spool_dir, const char *task_id);
+/* Refreshes the claim's mtime. */
+void claim_touch(const char *spool_dir, const char *task_id);
+/* True when someone (maybe us) holds a live claim of task_id. */
+bool claim_held(const char *spool_dir, const char *task_id);
+
+#endif

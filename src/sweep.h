@@ -1,0 +1,43 @@
+/*
+ * sweep: one run of the spooler over the spool (veo-spooler run).
+ *
+ *  1. take in: each new/<taskId> is claimed, compared with the task's
+ *     state (same callback -> counted as a duplicate, nothing downloaded;
+ *     a different one -> the task starts over from it), moved to
+ *     cur/<taskId>, and its state saved;
+ *  2. download: tasks due for an attempt are claimed in batches and their
+ *     missing files fetched together (fetch.h), until max_time says to
+ *     start nothing more;
+ *  3. decide: all files whole -> done; 404/410, three 403s, a policy refusal
+ *     or too many attempts -> failed with advice; otherwise retried later
+ *     with exponential backoff; hooks run on done and failed;
+ *  4. tidy: records of tasks older than keep_days, and stale temp files.
+ *
+ * Only permanent problems reach stderr, one line each, so cron mail is
+ * worth reading; transient failures are retried silently (-v shows them).
+ */
+#ifndef VEO_SWEEP_H
+#define VEO_SWEEP_H
+
+#include <stdbool.h>
+
+#include "config.h"
+
+struct sweep_opts {
+	bool verbose;		/* a line per task on stdout */
+	bool progress;		/* live transfer display on stderr */
+};
+
+struct sweep_stats {
+	int taken_in, duplicates, done, failed, retrying, problems;
+};
+
+/*
+ * Runs one sweep with settings s.  Returns 0 when the sweep ran (whatever
+ * happened to single tasks), 1 when another sweep holds the lock, and -1
+ * with a reason in err when it could not run at all.
+ */
+int sweep_run(const struct settings *s, const struct sweep_opts *o,
+    struct sweep_stats *st, char *err, size_t errlen);
+
+#endif

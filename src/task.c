@@ -1,0 +1,396 @@
+#include "task.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "fsutil.h"
+#include "spool.h"
+
+#define STATE_MAX (1 << 20)
+
+const char *
+task_state_name(enum task_state s)
+{
+	static const char *names[] = { "pending", "active", "done", "failed" };
+	return names[s];
+}
+
+static int
+state_from_name(const char *s, enum task_state *out)
+{
+	for (int i = 0; i <= TASK_FAILED; i++)
+		if (s != NULL && strcmp(s, task_state_name(i)) == 0)
+			return *out = i, 0;
+	return -1;
+}
+
+void
+task_set(char **dst, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	free(*dst);
+	*dst = s;
+}
+
+void
+task_free(struct task *t)
+{
+	for (size_t i = 0; i < t->nfiles; i++) {
+		free(t->files[i].url);
+		free(t->files[i].path);
+	}
+	free(t->msg);
+	free(t->error);
+	free(t->advice);
+	free(t->dir);
+	memset(t, 0, sizeof *t);
+}
+
+const char *
+task_advice(long long code, const char *msg)
+{
+	const char *m = msg ? msg : "";
+
+	switch (code) {
+	case 400:
+		if (strcasestr(m, "english"))
+			return "only English prompts are accepted: translate the prompt and submit a new task";
+		if (strcasestr(m, "polic") || strcasestr(m, "flagged"))
+			return "the prompt was flagged by the content policy: rephrase it and submit a new task";
+		if (strcasestr(m, "unsafe"))
+			return "the input image was judged unsafe: use another image and submit a new task";
+		if (strcasestr(m, "image") || strcasestr(m, "fetch"))
+			return "the input image could not be fetched: make its URL publicly reachable and submit a new task";
+		return "the request was refused (content policy, English-only prompts, or an image that "
+		    "could not be fetched or was unsafe): fix the input and submit a new task";
+	case 422:
+		return "rejected and no fallback channel was enabled: submit again with enableFallback "
+		    "set to true (16:9 only), or use another channel";
+	case 500:
+		return "internal error or timeout at the provider; this is transient: submit the task again later";
+	case 501:
+		return "video generation failed at the provider: submit the task again, perhaps with a changed prompt";
+	default:
+		return "unknown result code from the provider: check the task with "
+		    "GET /api/v1/veo/record-info?taskId=... and submit again if needed";
+	}
+}
+
+long long
+task_backoff(long attempts, unsigned random)
+{
+	long long base = 60, cap = 6 * 3600;
+
+	for (long i = 1; i < attempts && base < cap; i++)
+		base *= 2;
+	if (base > cap)
+		base = cap;
+	/* +-25 %, so that many tasks failing together do not retry together. */
+	return base * 3 / 4 + (long long)(random % (unsigned)(base / 2 + 1));
+}
+
+/* The file name suffix of a URL's path, when it is a known media type. */
+static const char *
+media_suffix(const char *url, enum media_kind *media)
+{
+	static const struct { const char *ext; enum media_kind kind; } known[] = {
+		{ "mp4", MEDIA_VIDEO }, { "mov", MEDIA_VIDEO }, { "webm", MEDIA_VIDEO },
+		{ "m4v", MEDIA_VIDEO }, { "jpg", MEDIA_IMAGE }, { "jpeg", MEDIA_IMAGE },
+		{ "png", MEDIA_IMAGE }, { "webp", MEDIA_IMAGE }, { "gif", MEDIA_IMAGE },
+	};
+	const char *found = "mp4";
+	CURLU *u = curl_url();
+	char *path = NULL;
+
+	*media = MEDIA_VIDEO;
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+		const char *dot = strrchr(path, '.');
+
+		for (size_t i = 0; dot && i < sizeof known / sizeof known[0]; i++)
+			if (strcasecmp(dot + 1, known[i].ext) == 0) {
+				found = known[i].ext;
+				*media = known[i].kind;
+			}
+	}
+	curl_free(path);
+	curl_url_cleanup(u);
+	return found;
+}
+
+static int
+add_files(struct task *t, const char *kind, const struct url_list *l)
+{
+	for (size_t i = 0; i < l->n && t->nfiles < TASK_MAX_FILES; i++) {
+		struct task_file *f = &t->files[t->nfiles];
+		const char *ext = media_suffix(l->v[i], &f->media);
+
+		snprintf(f->kind, sizeof f->kind, "%s", kind);
+		f->url = strdup(l->v[i]);
+		/* Names are ours, never the URL's: kind, index, known suffix. */
+		if (asprintf(&f->path, "%s/%s-%zu.%s", t->dir, kind, i, ext) < 0)
+			f->path = NULL;
+		if (f->url == NULL || f->path == NULL)
+			return -1;
+		t->nfiles++;
+	}
+	return 0;
+}
+
+int
+task_init_from_callback(struct task *t, const struct callback *cb,
+    const struct entry_meta *m, const char *download_dir, bool download_origin,
+    time_t now)
+{
+	long long first = t->first_seen ? t->first_seen : now;
+	unsigned long dups = t->duplicates;
+
+	task_free(t);
+	snprintf(t->task_id, sizeof t->task_id, "%s", cb->task_id);
+	memcpy(t->callback_sha256, m->body_sha256, sizeof t->callback_sha256);
+	t->first_seen = first;
+	t->duplicates = dups + m->duplicates;
+	t->updated = t->next_attempt = now;
+	t->code = cb->code;
+	task_set(&t->msg, "%s", cb->msg ? cb->msg : "");
+	task_set(&t->error, "%s", "");
+	task_set(&t->dir, "%s/%s", download_dir, cb->task_id);
+	if (cb->code != 200) {
+		t->state = TASK_FAILED;
+		task_set(&t->error, "the provider reported code %lld", cb->code);
+		task_set(&t->advice, "%s", task_advice(cb->code, cb->msg));
+	} else {
+		t->state = TASK_PENDING;
+		task_set(&t->advice, "%s", "");
+		if (add_files(t, "result", &cb->result_urls) < 0 ||
+		    (download_origin && add_files(t, "origin", &cb->origin_urls) < 0))
+			return -1;
+	}
+	return t->msg && t->error && t->advice && t->dir ? 0 : -1;
+}
+
+/* ---- JSON out ---- */
+
+static void
+gen_str(yajl_gen g, const char *key, const char *val)
+{
+	yajl_gen_string(g, (const unsigned char *)key, strlen(key));
+	val = val ? val : "";
+	/* Invalid UTF-8 cannot reach here (the parser checked it); "" if it did. */
+	if (yajl_gen_string(g, (const unsigned char *)val, strlen(val)) != yajl_gen_status_ok)
+		yajl_gen_string(g, (const unsigned char *)"", 0);
+}
+
+static void
+gen_int(yajl_gen g, const char *key, long long val)
+{
+	yajl_gen_string(g, (const unsigned char *)key, strlen(key));
+	yajl_gen_integer(g, val);
+}
+
+static void
+gen_files(yajl_gen g, const struct task *t)
+{
+	yajl_gen_string(g, (const unsigned char *)"files", 5);
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < t->nfiles; i++) {
+		const struct task_file *f = &t->files[i];
+
+		yajl_gen_map_open(g);
+		gen_str(g, "kind", f->kind);
+		gen_str(g, "url", f->url);
+		gen_str(g, "path", f->path);
+		gen_int(g, "bytes", f->bytes);
+		gen_str(g, "sha256", f->sha256);
+		yajl_gen_string(g, (const unsigned char *)"done", 4);
+		yajl_gen_bool(g, f->done);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+}
+
+char *
+task_to_json(const struct task *t, enum task_state shown)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *buf;
+	size_t len;
+	char *out = NULL;
+
+	if (g == NULL)
+		return NULL;
+	yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+	yajl_gen_map_open(g);
+	gen_str(g, "taskId", t->task_id);
+	gen_str(g, "state", task_state_name(shown));
+	gen_int(g, "code", t->code);
+	gen_str(g, "msg", t->msg);
+	gen_int(g, "attempts", t->attempts);
+	gen_str(g, "error", t->error);
+	gen_str(g, "advice", t->advice);
+	gen_int(g, "nextAttempt", t->next_attempt);
+	gen_int(g, "firstSeen", t->first_seen);
+	gen_int(g, "updated", t->updated);
+	gen_int(g, "duplicates", (long long)t->duplicates);
+	gen_int(g, "forbidden", t->forbidden);
+	gen_str(g, "callbackSha256", t->callback_sha256);
+	gen_str(g, "dir", t->dir);
+	gen_files(g, t);
+	yajl_gen_map_close(g);
+	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
+		out = strndup((const char *)buf, len);
+	yajl_gen_free(g);
+	return out;
+}
+
+/* ---- JSON in ---- */
+
+static const char *
+get_str(yajl_val obj, const char *key)
+{
+	const char *path[] = { key, NULL };
+	yajl_val v = yajl_tree_get(obj, path, yajl_t_string);
+
+	return v ? YAJL_GET_STRING(v) : "";
+}
+
+static long long
+get_int(yajl_val obj, const char *key)
+{
+	const char *path[] = { key, NULL };
+	yajl_val v = yajl_tree_get(obj, path, yajl_t_number);
+
+	return v && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
+}
+
+static int
+load_files(struct task *t, yajl_val root)
+{
+	const char *path[] = { "files", NULL };
+	yajl_val arr = yajl_tree_get(root, path, yajl_t_array);
+
+	for (size_t i = 0; arr && i < arr->u.array.len && i < TASK_MAX_FILES; i++) {
+		yajl_val o = arr->u.array.values[i];
+		struct task_file *f = &t->files[t->nfiles];
+		const char *dpath[] = { "done", NULL };
+
+		snprintf(f->kind, sizeof f->kind, "%s", get_str(o, "kind"));
+		f->url = strdup(get_str(o, "url"));
+		f->path = strdup(get_str(o, "path"));
+		media_suffix(f->url ? f->url : "", &f->media);
+		f->bytes = get_int(o, "bytes");
+		snprintf(f->sha256, sizeof f->sha256, "%s", get_str(o, "sha256"));
+		f->done = yajl_tree_get(o, dpath, yajl_t_true) != NULL;
+		t->nfiles++;
+		if (f->url == NULL || f->path == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+int
+task_load(const char *spool_dir, const char *task_id, struct task *t,
+    char *err, size_t errlen)
+{
+	char path[PATH_MAX], perr[128];
+	char *data = NULL;
+	size_t len;
+	yajl_val root;
+	int rc = -1;
+
+	memset(t, 0, sizeof *t);
+	if (spool_path(path, sizeof path, spool_dir, "state", task_id) < 0) {
+		snprintf(err, errlen, "path too long");
+		return -1;
+	}
+	if (read_file_bounded(path, STATE_MAX, &data, &len) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((root = yajl_tree_parse(data, perr, sizeof perr)) == NULL || !YAJL_IS_OBJECT(root)) {
+		snprintf(err, errlen, "%s: damaged state file", path);
+		errno = EINVAL;
+		goto out;
+	}
+	snprintf(t->task_id, sizeof t->task_id, "%s", get_str(root, "taskId"));
+	if (strcmp(t->task_id, task_id) != 0 ||
+	    state_from_name(get_str(root, "state"), &t->state) < 0) {
+		snprintf(err, errlen, "%s: damaged state file", path);
+		errno = EINVAL;
+		goto out;
+	}
+	t->code = get_int(root, "code");
+	t->msg = strdup(get_str(root, "msg"));
+	t->error = strdup(get_str(root, "error"));
+	t->advice = strdup(get_str(root, "advice"));
+	t->dir = strdup(get_str(root, "dir"));
+	t->attempts = (long)get_int(root, "attempts");
+	t->forbidden = (long)get_int(root, "forbidden");
+	t->next_attempt = get_int(root, "nextAttempt");
+	t->first_seen = get_int(root, "firstSeen");
+	t->updated = get_int(root, "updated");
+	t->duplicates = (unsigned long)get_int(root, "duplicates");
+	snprintf(t->callback_sha256, sizeof t->callback_sha256, "%s", get_str(root, "callbackSha256"));
+	if (load_files(t, root) < 0 || !t->msg || !t->error || !t->advice || !t->dir) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	yajl_tree_free(root);
+	free(data);
+	if (rc < 0)
+		task_free(t);
+	return rc;
+}
+
+int
+task_save(const char *spool_dir, const struct task *t, bool sync, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], dest[PATH_MAX], dir[PATH_MAX], name[128];
+	char *json = task_to_json(t, t->state == TASK_ACTIVE ? TASK_PENDING : t->state);
+	int fd = -1, rc = -1;
+
+	unique_name(name, sizeof name);
+	if (json == NULL || spool_path(tmp, sizeof tmp, spool_dir, "tmp", name) < 0 ||
+	    spool_path(dest, sizeof dest, spool_dir, "state", t->task_id) < 0 ||
+	    spool_path(dir, sizeof dir, spool_dir, "state", NULL) < 0) {
+		snprintf(err, errlen, "cannot format state of %s", t->task_id);
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
+	if (fd < 0 || write_all(fd, json, strlen(json)) < 0 || write_all(fd, "\n", 1) < 0 ||
+	    (sync && fsync(fd) < 0) || close(fd) < 0) {
+		snprintf(err, errlen, "write %s: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (rename(tmp, dest) < 0 || (sync && fsync_dir(dir) < 0)) {
+		snprintf(err, errlen, "rename %s: %s", dest, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(json);
+	return rc;
+}
