@@ -1,0 +1,256 @@
+#include "admin.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "callback.h"
+#include "claim.h"
+#include "entry.h"
+#include "fsutil.h"
+#include "log.h"
+#include "spool.h"
+#include "task.h"
+
+#define ENTRY_READ_MAX (ENTRY_HEADER_MAX + (16 << 20))
+
+/* A callback still in new/, as the task it will become. */
+static int
+task_from_new(const struct settings *s, const char *task_id, struct task *t)
+{
+	char path[PATH_MAX], err[256];
+	char *data = NULL;
+	size_t len;
+	const char *body;
+	struct entry_meta m;
+	struct callback cb;
+	int rc = -1;
+
+	memset(t, 0, sizeof *t);
+	if (spool_path(path, sizeof path, s->spool_dir, "new", task_id) < 0 ||
+	    read_file_bounded(path, ENTRY_READ_MAX, &data, &len) < 0)
+		return -1;
+	if (entry_parse(data, len, &m, &body, err, sizeof err) == 0) {
+		if (callback_parse((const unsigned char *)body, m.body_length, &cb, err, sizeof err) == 0)
+			rc = task_init_from_callback(t, &cb, &m, s->download_dir,
+			    s->download_origin, time(NULL));
+		callback_free(&cb);
+	}
+	if (rc == 0)
+		t->state = TASK_PENDING;	/* not judged until a sweep takes it in */
+	free(data);
+	return rc;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Task ids in state/ and new/, sorted, without repeats. */
+static char **
+all_tasks(const char *spool_dir, size_t *n)
+{
+	static const char *subs[] = { "state", "new" };
+	char path[PATH_MAX], **v = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	for (size_t k = 0; k < 2; k++) {
+		DIR *d;
+		struct dirent *de;
+
+		if (spool_path(path, sizeof path, spool_dir, subs[k], NULL) < 0 ||
+		    (d = opendir(path)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (!taskid_valid(de->d_name, strlen(de->d_name)))
+				continue;
+			if (*n == cap) {
+				char **nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *nv);
+
+				if (nv == NULL)
+					break;
+				v = nv;
+			}
+			if ((v[*n] = strdup(de->d_name)) != NULL)
+				(*n)++;
+		}
+		closedir(d);
+	}
+	if (*n > 1)
+		qsort(v, *n, sizeof *v, cmp_str);
+	for (size_t i = 1; i < *n; i++)		/* drop repeats */
+		if (strcmp(v[i], v[i - 1]) == 0) {
+			free(v[i]);
+			memmove(v + i, v + i + 1, (*n - i - 1) * sizeof *v);
+			(*n)--, i--;
+		}
+	return v;
+}
+
+static void
+print_row(const struct task *t, enum task_state shown)
+{
+	char err[61], when[32] = "";
+	size_t done = 0;
+
+	for (size_t i = 0; i < t->nfiles; i++)
+		done += t->files[i].done;
+	log_escape(err, sizeof err, t->error ? t->error : "", t->error ? strlen(t->error) : 0);
+	if (shown == TASK_PENDING && t->next_attempt > time(NULL))
+		snprintf(when, sizeof when, "retry in %llds ", (long long)(t->next_attempt - time(NULL)));
+	printf("%-36s %-8s %4lld %8ld %3zu/%-3zu %s%s\n", t->task_id, task_state_name(shown),
+	    t->code, t->attempts, done, t->nfiles, when, err);
+}
+
+static int
+show_task(const struct settings *s, const char *id, bool json)
+{
+	struct task t;
+	char err[256];
+	enum task_state shown;
+
+	if (task_load(s->spool_dir, id, &t, err, sizeof err) < 0 && task_from_new(s, id, &t) < 0)
+		return -1;
+	shown = t.state;
+	if (claim_held(s->spool_dir, id))
+		shown = TASK_ACTIVE;
+	if (json) {
+		char *line = task_to_json(&t, shown);
+
+		if (line != NULL)
+			printf("%s\n", line);
+		free(line);
+	} else {
+		print_row(&t, shown);
+	}
+	task_free(&t);
+	return 0;
+}
+
+int
+admin_status(const struct settings *s, bool json, const char *task_id)
+{
+	size_t n;
+	char **ids;
+	int rc = 0;
+
+	if (task_id != NULL) {
+		if (!taskid_valid(task_id, strlen(task_id)) || show_task(s, task_id, json) < 0) {
+			log_line("status: no task '%.128s' in %s", task_id, s->spool_dir);
+			return 1;
+		}
+		return 0;
+	}
+	if (access(s->spool_dir, R_OK | X_OK) < 0) {
+		log_errno("status: spool_dir %s", s->spool_dir);
+		return 1;
+	}
+	ids = all_tasks(s->spool_dir, &n);
+	if (!json)
+		printf("%-36s %-8s %4s %8s %7s %s\n", "TASK", "STATE", "CODE", "ATTEMPTS", "FILES", "ERROR");
+	for (size_t i = 0; i < n; i++) {
+		show_task(s, ids[i], json);
+		free(ids[i]);
+	}
+	free(ids);
+	return rc;
+}
+
+int
+admin_retry(const struct settings *s, const char *task_id)
+{
+	struct task t;
+	char err[256];
+	int rc = 1;
+
+	if (!taskid_valid(task_id, strlen(task_id))) {
+		log_line("retry: '%.128s' is not a valid task id", task_id);
+		return 2;
+	}
+	if (claim_task(s->spool_dir, task_id, err, sizeof err) != CLAIM_OK) {
+		log_line("retry: task %s is being processed by a sweep; try again shortly", task_id);
+		return 1;
+	}
+	if (task_load(s->spool_dir, task_id, &t, err, sizeof err) < 0) {
+		log_line("retry: no state for task %s (%s)", task_id,
+		    errno == ENOENT ? "not taken in by a sweep yet" : err);
+		goto out;
+	}
+	if (t.code != 200) {
+		log_line("retry: task %s failed at the provider (code %lld): there is nothing to "
+		    "download; %s", task_id, t.code, t.advice);
+	} else if (t.state == TASK_DONE) {
+		log_line("retry: task %s is already done", task_id);
+	} else {
+		t.state = TASK_PENDING;
+		t.attempts = t.forbidden = 0;
+		t.next_attempt = t.updated = time(NULL);
+		task_set(&t.error, "%s", "");
+		task_set(&t.advice, "%s", "");
+		if (task_save(s->spool_dir, &t, s->sync, err, sizeof err) < 0)
+			log_line("retry: %s", err);
+		else
+			rc = 0;
+	}
+	task_free(&t);
+out:
+	claim_release(s->spool_dir, task_id);
+	return rc;
+}
+
+/* Removes the files a task downloaded (and their partial pieces), then its directory. */
+static void
+remove_downloads(const struct task *t)
+{
+	static const char *suffixes[] = { "", ".part", ".part.info" };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < t->nfiles; i++)
+		for (size_t k = 0; k < 3; k++)
+			if (snprintf(path, sizeof path, "%s%s", t->files[i].path, suffixes[k]) <
+			    (int)sizeof path)
+				unlink(path);
+	if (t->dir != NULL && *t->dir)
+		rmdir(t->dir);	/* only when empty: we never remove what we did not write */
+}
+
+int
+admin_purge(const struct settings *s, long days, bool files)
+{
+	size_t n;
+	char **ids = all_tasks(s->spool_dir, &n);
+	time_t cutoff = time(NULL) - (time_t)days * 86400;
+	char err[256], path[PATH_MAX];
+	int removed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct task t;
+
+		if (task_load(s->spool_dir, ids[i], &t, err, sizeof err) == 0 &&
+		    (t.state == TASK_DONE || t.state == TASK_FAILED) && t.updated < cutoff &&
+		    claim_task(s->spool_dir, ids[i], err, sizeof err) == CLAIM_OK) {
+			if (files)
+				remove_downloads(&t);
+			spool_path(path, sizeof path, s->spool_dir, "state", ids[i]);
+			unlink(path);
+			spool_path(path, sizeof path, s->spool_dir, "cur", ids[i]);
+			unlink(path);
+			claim_release(s->spool_dir, ids[i]);
+			removed++;
+		}
+		task_free(&t);
+		free(ids[i]);
+	}
+	free(ids);
+	if (isatty(STDOUT_FILENO))
+		printf("purged %d task%s\n", removed, removed == 1 ? "" : "s");
+	return 0;
+}
