@@ -19,9 +19,10 @@
 #include "fsutil.h"
 #include "log.h"
 #include "responder.h"
+#include "spool.h"
 
 static const char usage[] =
-    "usage: veo-callback [--listen PATH|:PORT] [--version] [--help]\n"
+    "usage: veo-callback [--listen PATH|:PORT] [--check-config] [--version] [--help]\n"
     "\n"
     "Run by a web server: as a FastCGI responder (spawn-fcgi, mod_fcgid,\n"
     "systemd socket activation, or --listen) or as a CGI program.\n"
@@ -98,6 +99,31 @@ listen_fd(const char *listen_at)
 	return 0;
 }
 
+/* The effective settings, and whether this user can write the spool. */
+static int
+check_config(const struct config *cfg, bool cfg_ok, const char *err)
+{
+	struct settings s;
+	char why[512];
+	long pending;
+
+	if (!cfg_ok) {
+		printf("configuration error: %s\n", err);
+		return 1;
+	}
+	config_print(stdout, cfg);
+	if (config_resolve(cfg, NULL, NULL, &s, why, sizeof why) < 0) {
+		printf("configuration error: %s\n", why);
+		return 1;
+	}
+	if (spool_health(s.spool_dir, s.min_free, &pending, why, sizeof why) < 0) {
+		printf("# spool_dir %s: cannot take writes as this user: %s\n", s.spool_dir, why);
+		return 1;
+	}
+	printf("# spool_dir %s: writable by this user, %ld pending\n", s.spool_dir, pending);
+	return 0;
+}
+
 static int
 serve_fastcgi(const struct config *cfg, const char *cfg_error, int fd)
 {
@@ -128,7 +154,7 @@ main(int argc, char **argv)
 	struct config cfg;
 	char err[512] = "";
 	const char *listen_at = NULL;
-	bool cfg_ok;
+	bool cfg_ok, check = false;
 	int fd, rc;
 
 	log_progname = "veo-callback";
@@ -139,6 +165,8 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			fputs(usage, stdout);
 			return 0;
+		} else if (strcmp(argv[i], "--check-config") == 0) {
+			check = true;
 		} else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
 			listen_at = argv[++i];
 		} else {
@@ -152,9 +180,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	cfg_ok = config_load(&cfg, err, sizeof err) == 0;
-	if (!cfg_ok)
+	if (!cfg_ok && !check)
 		log_line("configuration: %s", err);
-	if (listen_at == NULL && FCGX_IsCGI()) {
+	if (check) {
+		rc = check_config(&cfg, cfg_ok, err);
+	} else if (listen_at == NULL && FCGX_IsCGI()) {
 		struct request_io io = { NULL, cgi_param, cgi_read, cgi_write };
 
 		responder_handle(cfg_ok ? &cfg : NULL, err, &io);

@@ -147,6 +147,11 @@ load_file(struct config *c, const char *path, bool must_exist, char *err, size_t
 		free(c->file_value[k]);
 		c->file_value[k] = strdup(value);
 	}
+	/* A read error is not the end of the file: half a config may lack the token. */
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
 	fclose(f);
 	return 0;
 fail:
@@ -336,4 +341,18 @@ config_resolve(const struct config *c, config_param_fn param, void *ctx,
 		return -1;
 	}
 	return 0;
+}
+
+void
+config_print(FILE *out, const struct config *c)
+{
+	for (int k = 0; k < K_COUNT; k++) {
+		enum config_source src;
+		const char *v = config_raw(c, NULL, NULL, k, &src);
+
+		fprintf(out, "%-18s = %-36s # %s\n", keys[k].name,
+		    v == NULL || *v == '\0' ? "(unset)" : keys[k].secret ? "********" : v,
+		    config_source_name(src));
+	}
+	fprintf(out, "# configuration file: %s\n", c->path ? c->path : "(none read)");
 }

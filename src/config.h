@@ -93,6 +93,12 @@ const char *config_raw(const struct config *c, config_param_fn param, void *ctx,
     enum config_key k, enum config_source *src);
 const char *config_source_name(enum config_source s);
 
+/*
+ * Prints every key with its effective value (secrets as ********), and the
+ * layer it came from, one a line, then the file that was read.
+ */
+void config_print(FILE *out, const struct config *c);
+
 /* Parses "64K", "4G", "100" (binary units).  0 or -1. */
 int config_parse_size(const char *s, long long *out);
 /* Parses yes/no/true/false/on/off/1/0.  0 or -1. */
