@@ -1,9 +1,194 @@
-/* veo-spooler: placeholder main until the spooler issue lands. */
+/*
+ * veo-spooler: gets the videos of stored callbacks onto the local disk.
+ * Run from cron or a systemd timer; see sweep.h for what a run does and
+ * admin.h for the other commands.
+ */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "config.h"
+#include "fetch.h"
+#include "log.h"
+#include "sweep.h"
+
+static const char usage[] =
+    "usage: veo-spooler [-v] [--max-time SECONDS] run\n"
+    "       veo-spooler status [--json] [TASKID]\n"
+    "       veo-spooler retry TASKID\n"
+    "       veo-spooler purge --older-than DAYS [--files]\n"
+    "       veo-spooler check-config\n"
+    "       veo-spooler --version | --help\n"
+    "\n"
+    "run           one sweep: take in new callbacks, download what is due (for cron)\n"
+    "status        tasks and their state; --json prints one JSON object a line\n"
+    "retry         make a failed or waiting task due again now\n"
+    "purge         forget done/failed tasks older than DAYS (--files: and their videos)\n"
+    "check-config  every setting, its value and where it came from\n"
+    "\n"
+    "Configuration: $VEO_CONFIG or /etc/veo-callback.conf, and VEO_* variables.\n";
+
+struct args {
+	const char *cmd;
+	const char *task_id;
+	bool verbose, json, files, older_than_set;
+	long max_time, older_than;
+};
+
+static int __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "veo-spooler: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see veo-spooler --help)\n");
+	return 2;
+}
+
+static int
+number_arg(const char *s, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return s[0] == '\0' || *end != '\0' || errno != 0 || *out < 0 ? -1 : 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+
+		if (strcmp(s, "-v") == 0 || strcmp(s, "--verbose") == 0)
+			a->verbose = true;
+		else if (strcmp(s, "--json") == 0)
+			a->json = true;
+		else if (strcmp(s, "--files") == 0)
+			a->files = true;
+		else if (strcmp(s, "--max-time") == 0) {
+			if (i + 1 == argc || number_arg(argv[++i], &a->max_time) < 0 || a->max_time == 0)
+				return usage_error("--max-time needs a number of seconds");
+		} else if (strcmp(s, "--older-than") == 0) {
+			if (i + 1 == argc || number_arg(argv[++i], &a->older_than) < 0)
+				return usage_error("--older-than needs a number of days");
+			a->older_than_set = true;
+		} else if (s[0] == '-')
+			return usage_error("unknown option '%s'", s);
+		else if (a->cmd == NULL)
+			a->cmd = s;
+		else if (a->task_id == NULL)
+			a->task_id = s;
+		else
+			return usage_error("unexpected argument '%s'", s);
+	}
+	if (a->cmd == NULL)
+		return usage_error("a command is needed: run, status, retry, purge or check-config");
+	return 0;
+}
+
+/* The effective settings, and whether this user can use the directories. */
+static int
+check_config(const struct config *c, const struct settings *s)
+{
+	int rc = 0;
+
+	config_print(stdout, c);
+	if (access(s->spool_dir, R_OK | W_OK | X_OK) < 0) {
+		printf("# spool_dir %s: not usable by this user: %s\n", s->spool_dir, strerror(errno));
+		rc = 1;
+	} else {
+		printf("# spool_dir %s: writable by this user\n", s->spool_dir);
+	}
+	if (access(s->download_dir, W_OK | X_OK) < 0) {
+		printf("# download_dir %s: not writable by this user: %s\n", s->download_dir,
+		    strerror(errno));
+		rc = 1;
+	} else {
+		printf("# download_dir %s: writable by this user\n", s->download_dir);
+	}
+	return rc;
+}
+
+static int
+run(const struct settings *s, const struct args *a)
+{
+	struct sweep_opts o = { a->verbose, isatty(STDERR_FILENO) };
+	struct sweep_stats st;
+	char err[512];
+	int rc;
+
+	if (fetch_global_init() < 0) {
+		log_line("cannot initialise libcurl");
+		return 1;
+	}
+	rc = sweep_run(s, &o, &st, err, sizeof err);
+	fetch_global_cleanup();
+	if (rc < 0) {
+		log_line("run: %s", err);
+		return 1;
+	}
+	if (rc == 1) {
+		if (a->verbose)
+			printf("another sweep is running; nothing to do\n");
+		return 0;
+	}
+	if (a->verbose || isatty(STDOUT_FILENO))
+		printf("%d taken in, %d duplicate, %d done, %d failed, %d to retry\n",
+		    st.taken_in, st.duplicates, st.done, st.failed, st.retrying);
+	return 0;
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	fputs("veo-spooler: not built yet\n", stderr);
-	return 1;
+	struct args a = { 0 };
+	struct config cfg;
+	struct settings s;
+	char err[512];
+	int rc;
+
+	log_progname = "veo-spooler";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return fputs(usage, stdout), 0;
+		if (strcmp(argv[i], "--version") == 0)
+			return printf("veo-spooler %s\n", VEO_VERSION), 0;
+	}
+	if ((rc = parse_args(argc, argv, &a)) != 0)
+		return rc;
+	if (config_load(&cfg, err, sizeof err) < 0) {
+		log_line("configuration: %s", err);
+		return 1;
+	}
+	if (config_resolve(&cfg, NULL, NULL, &s, err, sizeof err) < 0) {
+		log_line("configuration: %s", err);
+		config_free(&cfg);
+		return 1;
+	}
+	if (a.max_time > 0)
+		s.max_time = a.max_time;
+	if (strcmp(a.cmd, "run") == 0)
+		rc = a.task_id ? usage_error("run takes no argument, got '%s'", a.task_id) : run(&s, &a);
+	else if (strcmp(a.cmd, "status") == 0)
+		rc = admin_status(&s, a.json, a.task_id);
+	else if (strcmp(a.cmd, "retry") == 0)
+		rc = a.task_id ? admin_retry(&s, a.task_id) : usage_error("retry needs a TASKID");
+	else if (strcmp(a.cmd, "purge") == 0)
+		rc = a.older_than_set ? admin_purge(&s, a.older_than, a.files) :
+		    usage_error("purge needs --older-than DAYS");
+	else if (strcmp(a.cmd, "check-config") == 0)
+		rc = check_config(&cfg, &s);
+	else
+		rc = usage_error("unknown command '%s'", a.cmd);
+	config_free(&cfg);
+	return rc;
 }

@@ -137,3 +137,143 @@ cgi_post() {
 }
 # HTTP status of a CGI response read on stdin.
 cgi_status() { sed -n '1s/^Status: \([0-9]*\).*/\1/p' | tr -d '\r'; }
+
+# ---- more CGI and reply helpers ----
+# The body of a CGI or HTTP response read on stdin (after the first empty line).
+reply_body() { python3 -c 'import sys,re; d=sys.stdin.buffer.read(); m=re.search(b"\r?\n\r?\n", d); sys.stdout.buffer.write(d[m.end():] if m else b"")'; }
+# The value of header NAME in a CGI or HTTP response on stdin (first match).
+reply_header() { tr -d '\r' | sed -n "/^\$/q; s/^$1: *//Ip" | head -n 1; }
+# The stored body of spool entry FILE, byte for byte (after the header's empty line).
+entry_body() { python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); sys.stdout.buffer.write(d[d.index(b"\n\n")+2:])' "$1"; }
+# entry_field FILE NAME: the value of header line NAME in spool entry FILE.
+entry_field() { sed -n "/^\$/q; s/^$2: //p" "$1"; }
+# Prints N when the JSON reply body on stdin is exactly {"code":N,"msg":"..."}
+# (an integer N, a string msg, no other member); "bad" otherwise.
+json_code() {
+	python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+    ok = isinstance(d, dict) and isinstance(d.get("code"), int) and isinstance(d.get("msg"), str) \
+        and set(d) == {"code", "msg"}
+    print(d["code"] if ok else "bad")
+except Exception:
+    print("bad")'
+}
+# Number of entries in directory DIR (dot files too); 0 when it does not exist.
+count_files() { [ -d "$1" ] && find "$1" -mindepth 1 -maxdepth 1 | wc -l || echo 0; }
+# hmac_sign KEY TASKID TIMESTAMP: the X-Webhook-Signature kie.ai would send,
+# computed independently with openssl.
+hmac_sign() { printf '%s.%s' "$2" "$3" | openssl dgst -sha256 -hmac "$1" -binary | base64; }
+
+# spawn-fcgi points its children's stderr at /dev/null, so start_fcgi's
+# $T/NAME.log gets only spawn-fcgi's own messages.  fcgi_log_wrapper NAME
+# writes a wrapper that sends the responder's stderr to $T/NAME.log and
+# prints its path:  FCGI_WRAPPER=$(fcgi_log_wrapper r) start_fcgi r 4 ...
+fcgi_log_wrapper() {
+	printf '#!/bin/sh\nexec 2>>"%s"\nexec "%s" "$@"\n' "$T/$1.log" "${FCGI_WRAPPER:-$CALLBACK}" >"$T/$1.wrap"
+	chmod 755 "$T/$1.wrap"
+	echo "$T/$1.wrap"
+}
+
+# start_nginx_server PORT SERVER-DIRECTIVES: like start_nginx, but the whole
+# body of the server block is given (listen lines included), for tests that
+# need several locations or FastCGI pools.  Config in $T/nginx.conf.
+start_nginx_server() {
+	_port=$1 _server=$2
+	mkdir -p "$T/nginx-tmp"
+	cat >"$T/nginx.conf" <<NGX
+daemon off;
+master_process on;
+worker_processes 2;
+pid $T/nginx.pid;
+error_log $T/nginx.err info;
+events { worker_connections 1024; }
+http {
+	access_log $T/nginx.access;
+	client_body_temp_path $T/nginx-tmp/body;
+	fastcgi_temp_path $T/nginx-tmp/fcgi;
+	proxy_temp_path $T/nginx-tmp/proxy;
+	uwsgi_temp_path $T/nginx-tmp/uwsgi;
+	scgi_temp_path $T/nginx-tmp/scgi;
+	client_max_body_size 1m;
+	client_body_timeout 5s;
+	server {
+		$_server
+	}
+}
+NGX
+	nginx -c "$T/nginx.conf" -p "$T" 2>>"$T/nginx.err" &
+	_pids="$_pids $!"
+	wait_for_port "$_port"
+}
+
+# ---- a static file server (the "CDN" of the spooler tests) ----
+# start_static PORT ROOT [EXTRA-SERVER-DIRECTIVES]: nginx serving ROOT on
+# 127.0.0.1:PORT, every request logged to $T/static.access as
+# "METHOD URI STATUS RANGE BYTES".
+start_static() {
+	_port=$1 _root=$2 _extra=${3:-}
+	mkdir -p "$T/static-tmp"
+	cat >"$T/static.conf" <<NGX
+daemon off;
+master_process on;
+worker_processes 1;
+pid $T/static.pid;
+error_log $T/static.err info;
+events { worker_connections 256; }
+http {
+	log_format veo '\$request_method \$uri \$status "\$http_range" \$body_bytes_sent';
+	access_log $T/static.access veo;
+	client_body_temp_path $T/static-tmp/body;
+	proxy_temp_path $T/static-tmp/proxy;
+	fastcgi_temp_path $T/static-tmp/fcgi;
+	uwsgi_temp_path $T/static-tmp/uwsgi;
+	scgi_temp_path $T/static-tmp/scgi;
+	types { video/mp4 mp4; image/png png; text/html html; }
+	server {
+		listen 127.0.0.1:$_port;
+		root $_root;
+		$_extra
+	}
+}
+NGX
+	nginx -c "$T/static.conf" -p "$T" 2>>"$T/static.err" &
+	_pids="$_pids $!"
+	wait_for_port "$_port"
+}
+
+# make_video PATH BYTES: a file that sniffs as MP4 (an ISO BMFF 'ftyp' box
+# first), the rest pseudo-random so that every file hashes differently.
+make_video() {
+	python3 - "$1" "$2" <<'PY'
+import os, sys, random
+path, size = sys.argv[1], int(sys.argv[2])
+head = b'\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom'
+rnd = random.Random(path)
+with open(path, 'wb') as f:
+    f.write(head)
+    left = size - len(head)
+    while left > 0:
+        n = min(left, 1 << 20)
+        f.write(rnd.getrandbits(8 * n).to_bytes(n, 'little'))
+        left -= n
+PY
+}
+
+# callback_json CODE MSG TASKID [RESULT-URL ...] [-- ORIGIN-URL ...]: a
+# callback body (msg passed through JSON encoding, so any text is safe).
+callback_json() {
+	python3 - "$@" <<'PY'
+import json, sys
+code, msg, task = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+rest = sys.argv[4:]
+res, org = (rest[:rest.index('--')], rest[rest.index('--') + 1:]) if '--' in rest else (rest, [])
+data = {"taskId": task, "fallbackFlag": False}
+if code == 200:
+    data["info"] = {"resultUrls": res, "originUrls": org or None, "resolution": "1080p"}
+else:
+    data["info"] = None
+print(json.dumps({"code": code, "msg": msg, "data": data}, separators=(',', ':')), end='')
+PY
+}
