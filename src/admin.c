@@ -17,7 +17,6 @@
 #include "spool.h"
 #include "task.h"
 
-#define ENTRY_READ_MAX (ENTRY_HEADER_MAX + (16 << 20))
 
 /* A callback still in new/, as the task it will become. */
 static int
@@ -33,7 +32,7 @@ task_from_new(const struct settings *s, const char *task_id, struct task *t)
 
 	memset(t, 0, sizeof *t);
 	if (spool_path(path, sizeof path, s->spool_dir, "new", task_id) < 0 ||
-	    read_file_bounded(path, ENTRY_READ_MAX, &data, &len) < 0)
+	    read_file_bounded(path, ENTRY_MAX, &data, &len) < 0)
 		return -1;
 	if (entry_parse(data, len, &m, &body, err, sizeof err) == 0) {
 		if (callback_parse((const unsigned char *)body, m.body_length, &cb, err, sizeof err) == 0)

@@ -82,8 +82,10 @@ bool
 auth_token_ok(const char *expected, const char *query)
 {
 	char got[512];
+	long n = query_param(query, "token", got, sizeof got);
 
-	if (query_param(query, "token", got, sizeof got) < 0)
+	/* A decoded %00 would cut the value short: "<token>%00junk" is not the token. */
+	if (n < 0 || (size_t)n != strlen(got))
 		return false;
 	return secret_equal(expected, got);
 }
@@ -241,8 +243,9 @@ cidr_match(const char *entry, const struct addr *a)
 	buf[alen] = '\0';
 	if (parse_addr(buf, &net) < 0)
 		return -1;
-	maxbits = net.family == AF_INET ? 32 : 128;
-	bits = maxbits;
+	/* A mapped network is written in IPv6 notation, so its bits count to 128. */
+	maxbits = net.family == AF_INET && strchr(buf, ':') == NULL ? 32 : 128;
+	bits = net.family == AF_INET ? 32 : 128;
 	if (slash) {
 		char *end;
 		long v = strtol(slash + 1, &end, 10);

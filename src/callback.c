@@ -107,6 +107,51 @@ url_valid(const char *s, size_t len)
 	return true;
 }
 
+/*
+ * Strict UTF-8 (RFC 3629): yajl checks only the byte patterns, so overlong
+ * forms, surrogates and code points above U+10FFFF would pass it.  Returns
+ * the offset of the first bad byte, or len.
+ */
+static size_t
+utf8_check(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned char lo = 0x80, hi = 0xbf;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3;
+		else
+			return i;
+		if (c == 0xe0)
+			lo = 0xa0;	/* overlong */
+		else if (c == 0xed)
+			hi = 0x9f;	/* surrogates */
+		else if (c == 0xf0)
+			lo = 0x90;	/* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f;	/* above U+10FFFF */
+		if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
+			return i;
+		for (size_t k = 2; k <= n; k++)
+			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+				return i;
+		i += n + 1;
+	}
+	return len;
+}
+
 /* The role of the value about to come: a map entry's key, or an array element. */
 static const struct field *
 current(struct parser *p, enum role *role)
@@ -261,6 +306,13 @@ on_string(void *ctx, const unsigned char *s, size_t len)
 
 	if (!check_start(p))
 		return 0;
+	/*
+	 * An escaped lone surrogate ("\udc00") decodes to bytes that are not
+	 * UTF-8: refused in the strings we keep, ignored in fields we ignore.
+	 */
+	if (r != R_OTHER && utf8_check(s, len) < len)
+		return fail(p, "%s: escapes decode to invalid UTF-8",
+		    fd ? fd->path : r == R_URL ? p->urls_path : "a string");
 	switch (r) {
 	case R_TOP: return fail(p, "%s", "top level must be an object");
 	case R_CODE: return type_error(p, fd, "an integer");
@@ -467,6 +519,7 @@ callback_parse(const unsigned char *body, size_t len, struct callback *cb,
     char *err, size_t errlen)
 {
 	struct parser p = { .cb = cb, .err = err, .errlen = errlen };
+	size_t bad;
 
 	memset(cb, 0, sizeof *cb);
 	cb->fallback_flag = -1;
@@ -474,6 +527,10 @@ callback_parse(const unsigned char *body, size_t len, struct callback *cb,
 		err[0] = '\0';
 	if (len == 0) {
 		snprintf(err, errlen, "empty body");
+		return -1;
+	}
+	if ((bad = utf8_check(body, len)) < len) {
+		snprintf(err, errlen, "invalid UTF-8 at byte %zu", bad);
 		return -1;
 	}
 	if (run_yajl(&p, body, len) < 0)

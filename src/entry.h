@@ -33,6 +33,8 @@
 
 #define ENTRY_MAGIC "VEO-CALLBACK-ENTRY 1"
 #define ENTRY_HEADER_MAX 1024
+/* The largest entry a reader accepts: a header and the largest max_body. */
+#define ENTRY_MAX (ENTRY_HEADER_MAX + (16 << 20))
 
 struct entry_meta {
 	char task_id[TASKID_MAX + 1];

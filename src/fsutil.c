@@ -68,6 +68,20 @@ fsync_dir(const char *dir)
 }
 
 int
+require_dir(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+int
 mkdir_exist_ok(const char *path, mode_t mode)
 {
 	struct stat st;

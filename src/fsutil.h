@@ -18,6 +18,9 @@ int writev_all(int fd, struct iovec *iov, int iovcnt);
 /* Opens dir read-only and fsyncs it, so that a rename or link into it is durable. */
 int fsync_dir(const char *dir);
 
+/* 0 when path is an existing directory; -1 with errno (ENOTDIR if it is not one). */
+int require_dir(const char *path);
+
 /* mkdir(2) that treats an existing directory as success. */
 int mkdir_exist_ok(const char *path, mode_t mode);
 

@@ -14,17 +14,23 @@ char *
 log_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
+	size_t o = 0, total = 0;
 
 	if (dstlen == 0)
 		return dst;
+	/* Room for "..." is kept only when the whole escape would not fit. */
+	for (size_t i = 0; i < srclen && total < dstlen; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		total += c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? 1 : 4;
+	}
 	for (size_t i = 0; i < srclen; i++) {
 		unsigned char c = (unsigned char)src[i];
 		int plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 		size_t need = plain ? 1 : 4;
 
 		/* Keep room for "..." and the NUL. */
-		if (o + need + 4 > dstlen) {
+		if (total >= dstlen && o + need + 4 > dstlen) {
 			if (o + 4 <= dstlen)
 				memcpy(dst + o, "...", 3), o += 3;
 			break;

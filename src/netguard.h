@@ -21,6 +21,13 @@
 bool netguard_addr_public(const struct sockaddr *sa);
 
 /*
+ * NULL when sa is a public unicast address, else a short static phrase
+ * naming why not ("loopback address", "private address", ...), for error
+ * messages.  Embedded IPv4 addresses are named by their IPv4 class.
+ */
+const char *netguard_addr_kind(const struct sockaddr *sa);
+
+/*
  * True when host is allowed by list: NULL or empty allows every host;
  * otherwise comma/space separated entries, each an exact host name
  * (case-insensitive) or "*.example.com" (any subdomain, not the apex).

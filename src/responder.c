@@ -355,7 +355,7 @@ log_request(const struct req *r, const struct outcome *o, const struct timespec 
 		log_escape(task, sizeof task, r->cb.task_id, strlen(r->cb.task_id));
 	else
 		strcpy(task, "-");
-	log_escape(addr, sizeof addr, ra ? ra : "-", ra ? strlen(ra) : 1);
+	log_escape(addr, sizeof addr, ra && *ra ? ra : "-", ra && *ra ? strlen(ra) : 1);
 	log_escape(msg, sizeof msg, o->msg, strlen(o->msg));
 	log_line("%s status=%d task=%s remote=%s us=%lld result=%s msg=\"%s\"",
 	    log_timestamp(ts, sizeof ts), o->status, task, addr, us, o->result, msg);

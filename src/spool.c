@@ -16,8 +16,13 @@
 #include "fsutil.h"
 #include "log.h"
 
-#define STORE_TRIES 16
-#define ENTRY_READ_MAX (ENTRY_HEADER_MAX + (16 << 20))
+/*
+ * A try is lost only when another writer changed the entry meanwhile, so
+ * every lost try is someone else's progress.  With n writers of one task a
+ * writer loses a round with odds (n-1)/n: 16 tries gave spurious 503s to
+ * 8 concurrent writers; this bound is never reached in practice.
+ */
+#define STORE_TRIES 4096
 
 int
 spool_path(char *buf, size_t len, const char *spool_dir, const char *sub,
@@ -36,19 +41,18 @@ failure(int errnum, char *err, size_t errlen, const char *what)
 	return errnum == ENOSPC || errnum == EDQUOT ? SPOOL_FULL : SPOOL_ERROR;
 }
 
-static int
-prepare_dirs(const char *spool_dir, char *err, size_t errlen)
+int
+spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen)
 {
-	static const char *subs[] = { "tmp", "new", "old" };
-	struct stat st;
+	static const char *subs[] = { "tmp", "new", "old", "cur", "state", "claim", "bad" };
+	size_t nsubs = for_spooler ? sizeof subs / sizeof subs[0] : 3;
 	char path[PATH_MAX];
 
-	if (stat(spool_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "spool_dir %s: %s", spool_dir,
-		    errno ? strerror(errno) : "not a directory");
+	if (require_dir(spool_dir) < 0) {
+		snprintf(err, errlen, "spool_dir %s: %s", spool_dir, strerror(errno));
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+	for (size_t i = 0; i < nsubs; i++) {
 		if (spool_path(path, sizeof path, spool_dir, subs[i], NULL) < 0 ||
 		    mkdir_exist_ok(path, 0770) < 0) {
 			snprintf(err, errlen, "%s/%s: %s", spool_dir, subs[i], strerror(errno));
@@ -192,7 +196,8 @@ merge_existing(const char *spool_dir, const struct entry_meta *now, const char *
 	char *data = NULL, perr[128];
 	const char *oldbody;
 	size_t len;
-	int fd = open(dest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_RDWR: on NFS, flock() is emulated with fcntl locks, which need it. */
+	int fd = open(dest, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -208,7 +213,7 @@ merge_existing(const char *spool_dir, const struct entry_meta *now, const char *
 		close(fd);
 		return -1;	/* replaced while we waited for the lock */
 	}
-	if (read_fd_bounded(fd, ENTRY_READ_MAX, &data, &len) < 0) {
+	if (read_fd_bounded(fd, ENTRY_MAX, &data, &len) < 0) {
 		*st = failure(errno, err, errlen, "read entry");
 		goto out;
 	}
@@ -251,7 +256,7 @@ spool_store(const char *spool_dir, const struct spool_item *it,
 		snprintf(err, errlen, "invalid taskId");
 		return SPOOL_ERROR;
 	}
-	if (prepare_dirs(spool_dir, err, errlen) < 0)
+	if (spool_prepare(spool_dir, false, err, errlen) < 0)
 		return SPOOL_ERROR;
 	if (check_free(spool_dir, opts->min_free, it->body_len + ENTRY_HEADER_MAX, err, errlen) < 0)
 		return SPOOL_FULL;
@@ -293,7 +298,7 @@ spool_health(const char *spool_dir, long long min_free, long *pending,
 	struct dirent *de;
 
 	*pending = 0;
-	if (prepare_dirs(spool_dir, err, errlen) < 0)
+	if (spool_prepare(spool_dir, false, err, errlen) < 0)
 		return -1;
 	if (spool_path(path, sizeof path, spool_dir, "new", NULL) < 0 || (d = opendir(path)) == NULL) {
 		snprintf(err, errlen, "new/: %s", strerror(errno));

@@ -69,6 +69,13 @@ enum spool_status spool_store(const char *spool_dir, const struct spool_item *it
 int spool_health(const char *spool_dir, long long min_free, long *pending,
     char *err, size_t errlen);
 
+/*
+ * Checks that spool_dir exists and creates the subdirectories its user
+ * needs: tmp/, new/ and old/ for the responder; also cur/, state/, claim/
+ * and bad/ for the spooler.  0, or -1 with a reason in err.
+ */
+int spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen);
+
 /* Builds "<spool_dir>/<sub>[/<name>]" into buf; -1 if it does not fit. */
 int spool_path(char *buf, size_t len, const char *spool_dir, const char *sub,
     const char *name);

@@ -20,7 +20,6 @@
 #include "spool.h"
 #include "task.h"
 
-#define ENTRY_READ_MAX (ENTRY_HEADER_MAX + (16 << 20))
 #define TMP_MAX_AGE 86400
 
 struct sweep {
@@ -228,7 +227,7 @@ take_in_claimed(struct sweep *w, const char *task_id)
 	if (spool_path(path, sizeof path, w->s->spool_dir, "new", task_id) < 0 ||
 	    spool_path(cur, sizeof cur, w->s->spool_dir, "cur", task_id) < 0)
 		return;
-	if (read_file_bounded(path, ENTRY_READ_MAX, &data, &len) < 0) {
+	if (read_file_bounded(path, ENTRY_MAX, &data, &len) < 0) {
 		if (errno != ENOENT)
 			problem(w, task_id, "cannot read spool entry", strerror(errno));
 		return;
@@ -631,21 +630,8 @@ tidy(struct sweep *w)
 static int
 prepare(const struct settings *s, char *err, size_t errlen)
 {
-	static const char *subs[] = { "tmp", "new", "old", "cur", "state", "claim", "bad" };
-	char path[PATH_MAX];
-	struct stat st;
-
-	if (stat(s->spool_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "spool_dir %s: %s", s->spool_dir,
-		    errno ? strerror(errno) : "not a directory");
+	if (spool_prepare(s->spool_dir, true, err, errlen) < 0)
 		return -1;
-	}
-	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-		if (spool_path(path, sizeof path, s->spool_dir, subs[i], NULL) < 0 ||
-		    mkdir_exist_ok(path, 0770) < 0) {
-			snprintf(err, errlen, "%s/%s: %s", s->spool_dir, subs[i], strerror(errno));
-			return -1;
-		}
 	if (mkdir_exist_ok(s->download_dir, 0775) < 0) {
 		snprintf(err, errlen, "download_dir %s: %s", s->download_dir, strerror(errno));
 		return -1;
