@@ -277,3 +277,77 @@ else:
 print(json.dumps({"code": code, "msg": msg, "data": data}, separators=(',', ':')), end='')
 PY
 }
+
+# ---- the fault server, fetch-cli and a test CA (fetch.t, ssrf.t) ----
+FAULTSERVER="$ROOT/tests/lib/faultserver.py"
+FETCH_CLI="$BUILD/tools/fetch-cli"
+
+# start_faultserver PORT LOG [BIND-ADDR [WRAPPER...]]: tests/lib/faultserver.py
+# in the background (WRAPPER: e.g. "ip netns exec NS"); returns once it
+# listens, which is when LOG exists.  LOG gets "METHOD PATH RANGE" lines.
+# FAULT_TLS="CERT KEY" makes it speak https.
+start_faultserver() {
+	_port=$1 _log=$2 _bind=${3:-127.0.0.1}; shift 3 2>/dev/null || shift $#
+	rm -f "$_log"
+	# shellcheck disable=SC2086
+	"$@" python3 "$FAULTSERVER" --bind "$_bind" ${FAULT_TLS:+--tls $FAULT_TLS} \
+		"$_port" "$_log" 2>>"$T/faultserver.err" &
+	_pids="$_pids $!"
+	wait_for_file "$_log"
+}
+
+# generated_sha NAME SIZE [VERSION]: SHA-256 of the file the fault server
+# serves as /file/NAME?size=SIZE[&v=VERSION].
+generated_sha() {
+	python3 "$FAULTSERVER" --generate "$1" "$2" "${3:-}" | sha256sum | cut -d' ' -f1
+}
+
+# make_test_ca DIR [SANS]: a throw-away CA (DIR/ca.pem) and a server
+# certificate for localhost, 127.0.0.1, ::1 and SANS (e.g. "DNS:cdn.test")
+# signed by it (DIR/server.pem, DIR/server.key).
+make_test_ca() {
+	mkdir -p "$1" || return 1
+	printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1${2:+,$2}" \
+		"basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth" >"$1/ext.cnf"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$1/ca.key" -out "$1/ca.pem" -days 2 -subj "/CN=veo test CA" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$1/server.key" -out "$1/server.csr" -subj "/CN=localhost" 2>/dev/null &&
+	openssl x509 -req -in "$1/server.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" \
+		-CAcreateserial -out "$1/server.pem" -days 2 -extfile "$1/ext.cnf" 2>/dev/null
+}
+
+# start_tls_static PORT ROOT CERTDIR: nginx serving ROOT over https on
+# 127.0.0.1:PORT with CERTDIR/server.{pem,key} (see make_test_ca).
+start_tls_static() {
+	_port=$1 _root=$2 _certs=$3 _dir=$T/tls-nginx
+	mkdir -p "$_dir/tmp"
+	cat >"$_dir/nginx.conf" <<NGX
+daemon off;
+master_process on;
+worker_processes 1;
+pid $_dir/nginx.pid;
+error_log $_dir/error.log info;
+events { worker_connections 256; }
+http {
+	access_log $_dir/access.log;
+	client_body_temp_path $_dir/tmp/body;
+	proxy_temp_path $_dir/tmp/proxy;
+	fastcgi_temp_path $_dir/tmp/fcgi;
+	uwsgi_temp_path $_dir/tmp/uwsgi;
+	scgi_temp_path $_dir/tmp/scgi;
+	types { video/mp4 mp4; }
+	server {
+		listen 127.0.0.1:$_port ssl;
+		ssl_certificate $_certs/server.pem;
+		ssl_certificate_key $_certs/server.key;
+		root $_root;
+	}
+}
+NGX
+	nginx -e "$_dir/error.log" -c "$_dir/nginx.conf" -p "$_dir" 2>>"$_dir/error.log" &
+	_pids="$_pids $!"
+	wait_for_port "$_port"
+}
