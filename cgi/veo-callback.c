@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -80,6 +81,27 @@ fcgi_write(void *ctx, const void *buf, size_t len)
 }
 
 static void
+fcgi_log(void *ctx, const char *line, size_t len)
+{
+	FCGX_PutStr(line, (int)len, ((FCGX_Request *)ctx)->err);
+}
+
+/*
+ * spawn-fcgi and some process managers leave stderr on /dev/null (or
+ * closed): request log lines then travel in the FastCGI stderr stream,
+ * which nginx and Apache write to their error log.
+ */
+static bool
+stderr_leads_nowhere(void)
+{
+	struct stat a, b;
+
+	if (fstat(STDERR_FILENO, &a) < 0)
+		return true;
+	return stat("/dev/null", &b) == 0 && S_ISCHR(a.st_mode) && a.st_rdev == b.st_rdev;
+}
+
+static void
 on_term(int sig)
 {
 	(void)sig;
@@ -136,12 +158,17 @@ serve_fastcgi(const struct config *cfg, const char *cfg_error, int fd)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);	/* Apache mod_fcgid asks to stop with it */
+	bool via_fastcgi = stderr_leads_nowhere();
+
 	if (FCGX_InitRequest(&rq, fd, 0) != 0) {
 		log_line("cannot initialise FastCGI request");
 		return 1;
 	}
 	while (FCGX_Accept_r(&rq) >= 0) {
+		if (via_fastcgi)
+			log_set_sink(fcgi_log, &rq);
 		responder_handle(cfg, cfg_error, &io);
+		log_set_sink(NULL, NULL);
 		FCGX_Finish_r(&rq);
 	}
 	FCGX_Free(&rq, 1);

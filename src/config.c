@@ -205,7 +205,12 @@ config_raw(const struct config *c, config_param_fn param, void *ctx,
 		char name[64];
 
 		param_name(k, name, sizeof name);
-		if ((v = param(ctx, name)) != NULL) {
+		/*
+		 * An empty request parameter counts as absent: nginx sends
+		 * "fastcgi_param VEO_TOKEN $unset_var;" as "", and that must
+		 * not switch a secret off.
+		 */
+		if ((v = param(ctx, name)) != NULL && *v != '\0') {
 			*src = SRC_REQUEST;
 			return v;
 		}

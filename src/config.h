@@ -4,7 +4,9 @@
  * Layers, strongest first: request parameter (FastCGI/CGI "VEO_<KEY>"),
  * process environment ("VEO_<KEY>"), the configuration file ($VEO_CONFIG,
  * else /etc/veo-callback.conf; a missing default file is not an error), and
- * the built-in default.  The file holds "key = value" lines; a line whose
+ * the built-in default.  An empty request parameter counts as absent (so a
+ * web server variable that expands to nothing cannot switch a secret off);
+ * an empty value in the environment or file unsets a key.  The file holds "key = value" lines; a line whose
  * first non-blank character is '#' is a comment.  Unknown keys and bad
  * values are errors that name the key and where it came from.
  *

@@ -9,6 +9,15 @@
 #include <unistd.h>
 
 const char *log_progname = "veo";
+static log_sink_fn sink;
+static void *sink_ctx;
+
+void
+log_set_sink(log_sink_fn fn, void *ctx)
+{
+	sink = fn;
+	sink_ctx = ctx;
+}
 
 char *
 log_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
@@ -76,6 +85,10 @@ vlog(int errnum, const char *fmt, va_list ap)
 	if (errnum)
 		n += snprintf(line + n, sizeof line - (size_t)n, ": %s", strerror(errnum));
 	line[n++] = '\n';
+	if (sink != NULL) {
+		sink(sink_ctx, line, (size_t)n);
+		return;
+	}
 	/* One write so that lines of concurrent processes do not interleave. */
 	while (write(STDERR_FILENO, line, (size_t)n) < 0 && errno == EINTR)
 		;

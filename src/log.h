@@ -21,7 +21,15 @@ extern const char *log_progname;
  */
 char *log_escape(char *dst, size_t dstlen, const char *src, size_t srclen);
 
-/* "progname: message\n" on stderr, in one write(2). */
+/*
+ * Where lines go instead of stderr, when set (NULL: back to stderr).  The
+ * FastCGI responder uses it to reach the web server's error log through
+ * the FastCGI stderr stream when its own stderr leads nowhere.
+ */
+typedef void (*log_sink_fn)(void *ctx, const char *line, size_t len);
+void log_set_sink(log_sink_fn fn, void *ctx);
+
+/* "progname: message\n" on stderr (or the sink), in one write. */
 void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Like log_line() with ": strerror(errno)" appended. */

@@ -28,6 +28,10 @@ is "$(wc -w <"$T/r.fcgi.pid")" 4 "4 responder pids"
 FCGI_WRAPPER=$(fcgi_log_wrapper bad) start_fcgi bad 1 \
 	VEO_CONFIG="$T/missing.conf" VEO_SPOOL_DIR="$T/s"
 ok $? "spawn-fcgi started a responder with a missing configuration file"
+# A third pool as spawn-fcgi leaves it, stderr on /dev/null: its log lines
+# must reach nginx's error log through the FastCGI stderr stream.
+start_fcgi plain 1 VEO_SPOOL_DIR="$T/s" VEO_TOKEN="$TOK"
+ok $? "spawn-fcgi started a responder with stderr on /dev/null"
 
 P=$(free_port)
 V6=
@@ -50,6 +54,7 @@ start_nginx_server "$P" "
 	$(loc u r "$(sp "$T/u" "$TOK") fastcgi_request_buffering off;")
 	$(loc c r "$(sp "$T/c" "$TOK")")
 	$(loc badcfg bad '')
+	$(loc plain plain '')
 "
 ok $? "nginx listening on 127.0.0.1:$P"
 URL=http://127.0.0.1:$P
@@ -391,6 +396,10 @@ for s in "$ENVTOK" "$TOKA" "$TOKB" "$TOK" "$KEY" "$KEYP"; do
 	ok "$(grep -qF -- "$s" "$T/r.log" "$T/bad.log"; [ $? = 1 ]; echo $?)" "secret '${s:0:6}...' not in the log"
 done
 is "$(LC_ALL=C grep -c '[^ -~]' "$T/r.log")" 0 "the log is printable ASCII"
+post "plain?token=$TOK" "$(sample_body viaerrlog)" -o /dev/null
+is "$ST" 200 "the responder with stderr on /dev/null answers"
+like "$(grep -F 'task=viaerrlog' "$T/nginx.err")" "FastCGI sent in stderr: \"veo-callback: .* status=200 task=viaerrlog remote=127\.0\.0\.1 us=[0-9]+ result=stored" \
+	"and its log line reaches nginx's error log"
 alive=0
 for p in $(cat "$T/r.fcgi.pid"); do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
 is "$alive" 4 "all 4 responders still running after every request above"

@@ -67,7 +67,10 @@ wait_for_file() {	# wait_for_file PATH [SECONDS]
 
 # ---- the responder under FastCGI ----
 # start_fcgi NAME CHILDREN [VAR=value ...]: spawn-fcgi on $T/NAME.sock with
-# the given environment; pids go to $T/NAME.fcgi.pid, stderr to $T/NAME.log.
+# the given environment; pids go to $T/NAME.fcgi.pid.  spawn-fcgi puts its
+# children's stderr on /dev/null, so the responder's log lines go to the web
+# server's error log (FastCGI stderr); use fcgi_log_wrapper to keep them in
+# $T/NAME.log instead.
 start_fcgi() {
 	_name=$1 _n=$2; shift 2
 	rm -f "$T/$_name.sock" "$T/$_name.fcgi.pid"
@@ -280,7 +283,7 @@ PY
 
 # ---- the fault server, fetch-cli and a test CA (fetch.t, ssrf.t) ----
 FAULTSERVER="$ROOT/tests/lib/faultserver.py"
-FETCH_CLI="$BUILD/tools/fetch-cli"
+FETCH_CLI=${FETCH_CLI:-$BUILD/tools/fetch-cli}	# override: e.g. a sanitizer build
 
 # start_faultserver PORT LOG [BIND-ADDR [WRAPPER...]]: tests/lib/faultserver.py
 # in the background (WRAPPER: e.g. "ip netns exec NS"); returns once it
