@@ -26,7 +26,7 @@
 #endif
 
 #define SYSTEM_CAPATH	"/etc/ssl/certs"
-#define BUFFER_SIZE	(128L * 1024)	/* per transfer; fewer, larger writes */
+#define BUFFER_SIZE	(128L * 1024)	/* per transfer: curl's and ours */
 #define DISCARD_MAX	(64 * 1024)	/* error or redirect body read, then hang up */
 #define INFO_MAX	4096		/* size limit of a .part.info file */
 #define READ_CHUNK	(64 * 1024)	/* reading a .part back to seed the hash */
@@ -38,12 +38,15 @@ struct partinfo {
 	long long	total;		/* -1 when unknown */
 };
 
-/* One job's transfer: everything the callbacks need. */
+/*
+ * One job's transfer: everything the callbacks need.  There are only
+ * o->parallel of these, reused, so memory does not grow with the jobs.
+ */
 struct xfer {
-	struct fetch_job	*job;
+	struct fetch_job	*job;		/* NULL: slot free */
 	const struct fetch_opts	*o;
 	struct progress		*pg;
-	size_t			 slot;		/* index in jobs, for progress */
+	size_t			 slot;		/* index of job, for progress */
 	CURL			*easy;
 	struct curl_slist	*hdrs;		/* If-Range */
 	char			*url;		/* current hop, malloc'd */
@@ -62,6 +65,8 @@ struct xfer {
 	long long		 received;	/* body bytes written to .part */
 	long long		 discarded;	/* body bytes of an error or redirect */
 	int			 fd;
+	char			*wbuf;		/* BUFFER_SIZE: curl hands out 16 KiB */
+	size_t			 wlen;
 	struct sha256_stream	*sha;
 	unsigned char		 head[SNIFF_LEN];
 	size_t			 headlen;
@@ -323,6 +328,19 @@ err:
 	return rc;
 }
 
+/* Refuses a file announced larger than max_file_size, before any work. */
+static int
+check_announced(struct xfer *x)
+{
+	char a[16], b[16];
+
+	if (x->o->max_file_size <= 0 || x->announced <= x->o->max_file_size)
+		return 0;
+	fail(x, FETCH_TOO_BIG, "file is %s, more than max_file_size (%s)",
+	    bytes(a, sizeof a, x->announced), bytes(b, sizeof b, x->o->max_file_size));
+	return -1;
+}
+
 /*
  * A 206 answers our Range: it must start where .part ends and describe
  * the same whole file; then the hash is seeded from what is on disk.
@@ -346,8 +364,11 @@ accept_partial(struct xfer *x)
 		return -1;
 	}
 	x->announced = total;
+	if (check_announced(x) < 0)
+		return -1;
+	/* Writing goes on at offset; nothing may linger beyond it. */
 	if ((x->fd = open(x->part, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
-	    seed_hash(x) < 0) {
+	    ftruncate(x->fd, x->offset) < 0 || seed_hash(x) < 0) {
 		x->restart = true;
 		return -1;
 	}
@@ -364,6 +385,8 @@ accept_whole(struct xfer *x)
 	x->announced = header_str(x->easy, "Transfer-Encoding") != NULL ? -1 :
 	    header_ll(x->easy, "Content-Length");
 	x->offset = 0;
+	if (check_announced(x) < 0)
+		return -1;
 	x->fd = open(x->part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	/*
 	 * The truncation is made durable before the new validator, so that a
@@ -388,7 +411,6 @@ accept_whole(struct xfer *x)
 static int
 headers_done(struct xfer *x)
 {
-	char a[16], b[16];
 	long code = 0;
 
 	/* Trailers of a chunked body end with a blank line too. */
@@ -406,12 +428,6 @@ headers_done(struct xfer *x)
 	}
 	if ((code == 206 ? accept_partial(x) : accept_whole(x)) < 0)
 		return -1;
-	if (x->o->max_file_size > 0 && x->announced > x->o->max_file_size) {
-		fail(x, FETCH_TOO_BIG, "file is %s, more than max_file_size (%s)",
-		    bytes(a, sizeof a, x->announced),
-		    bytes(b, sizeof b, x->o->max_file_size));
-		return -1;
-	}
 	x->body = true;
 	return 0;
 }
@@ -450,6 +466,33 @@ sniff_feed(struct xfer *x, const char *buf, size_t len)
 	return -1;
 }
 
+/* Writes out what buffer_write() holds; the .part is then all we received. */
+static int
+flush_part(struct xfer *x)
+{
+	size_t len = x->wlen;
+
+	x->wlen = 0;
+	if (x->fd < 0 || len == 0)
+		return 0;
+	return write_all(x->fd, x->wbuf, len);
+}
+
+/* Appends to .part through a buffer: curl's 16 KiB pieces cost a syscall each. */
+static int
+buffer_write(struct xfer *x, const char *buf, size_t len)
+{
+	if (x->wbuf == NULL && (x->wbuf = malloc(BUFFER_SIZE)) == NULL)
+		return -1;
+	if (x->wlen + len > BUFFER_SIZE && flush_part(x) < 0)
+		return -1;
+	if (len >= BUFFER_SIZE)
+		return write_all(x->fd, buf, len);
+	memcpy(x->wbuf + x->wlen, buf, len);
+	x->wlen += len;
+	return 0;
+}
+
 static size_t
 on_write(char *buf, size_t size, size_t n, void *arg)
 {
@@ -470,7 +513,7 @@ on_write(char *buf, size_t size, size_t n, void *arg)
 	}
 	if (sniff_feed(x, buf, len) < 0)
 		return 0;
-	if (sha256_update(x->sha, buf, len) < 0 || write_all(x->fd, buf, len) < 0) {
+	if (sha256_update(x->sha, buf, len) < 0 || buffer_write(x, buf, len) < 0) {
 		fail(x, FETCH_LOCAL, "cannot write %s: %s", x->part, strerror(errno));
 		return 0;
 	}
@@ -521,6 +564,7 @@ reset_response(struct xfer *x)
 	if (x->fd >= 0)
 		close(x->fd);
 	x->fd = -1;
+	x->wlen = 0;		/* a restart truncates; a redirect had no body */
 	sha256_free(x->sha);
 	x->sha = NULL;
 	x->status = 0;
@@ -642,6 +686,19 @@ setup_easy(struct xfer *x)
 #undef SET
 
 static void
+job_reset(struct fetch_job *job)
+{
+	job->result = FETCH_NOT_RUN;
+	job->http_code = 0;
+	job->bytes = 0;
+	job->bytes_this_run = 0;
+	job->resumed = false;
+	job->sha256[0] = '\0';
+	snprintf(job->error, sizeof job->error,
+	    "not started: the time limit of this run was reached");
+}
+
+static void
 xfer_init(struct xfer *x, struct fetch_job *job, const struct fetch_opts *o,
     struct progress *pg, size_t slot)
 {
@@ -654,12 +711,6 @@ xfer_init(struct xfer *x, struct fetch_job *job, const struct fetch_opts *o,
 	x->slot = slot;
 	x->fd = -1;
 	x->announced = -1;
-	job->result = FETCH_NOT_RUN;
-	job->http_code = 0;
-	job->bytes = 0;
-	job->bytes_this_run = 0;
-	job->resumed = false;
-	job->sha256[0] = '\0';
 	job->error[0] = '\0';
 	base = job->dest != NULL ? strrchr(job->dest, '/') : NULL;
 	base = base != NULL ? base + 1 : job->dest != NULL ? job->dest : "?";
@@ -787,11 +838,14 @@ refused(struct xfer *x)
 static void
 curl_error(struct xfer *x, CURLcode rc)
 {
-	char a[16], b[16];
+	char a[16], b[16], detail[sizeof x->errbuf];
 	long long got = x->offset + x->received;
 	curl_off_t connect = 0;
 	long long size;
+	long oserr = 0;
 
+	/* curl's message may quote the peer (certificate names): escape it. */
+	log_escape(detail, sizeof detail, x->errbuf, strlen(x->errbuf));
 	curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect);
 	switch (rc) {
 	case CURLE_COULDNT_CONNECT:
@@ -799,7 +853,9 @@ curl_error(struct xfer *x, CURLcode rc)
 			refused(x);
 			return;
 		}
-		fail(x, FETCH_NETWORK, "cannot connect to %s: %s", x->host, x->errbuf);
+		curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
+		fail(x, FETCH_NETWORK, "cannot connect to %s: %s", x->host,
+		    oserr != 0 ? strerror((int)oserr) : detail);
 		return;
 	case CURLE_COULDNT_RESOLVE_HOST:
 		fail(x, FETCH_NETWORK, "cannot resolve host %s", x->host);
@@ -840,16 +896,16 @@ curl_error(struct xfer *x, CURLcode rc)
 		return;
 	case CURLE_PEER_FAILED_VERIFICATION:
 		fail(x, FETCH_NETWORK, "TLS certificate of %s not trusted (ca_file "
-		    "adds a CA): %s", x->host, x->errbuf);
+		    "adds a CA): %s", x->host, detail);
 		return;
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		fail(x, FETCH_BLOCKED, "protocol refused for %s: %s", x->host, x->errbuf);
+		fail(x, FETCH_BLOCKED, "protocol refused for %s: %s", x->host, detail);
 		return;
 	default:
 		break;
 	}
 	fail(x, FETCH_NETWORK, "%s from %s after %s: %s", curl_easy_strerror(rc),
-	    x->host, bytes(a, sizeof a, got), x->errbuf);
+	    x->host, bytes(a, sizeof a, got), detail);
 }
 
 /* The file is whole: durable under its .part name, then renamed in. */
@@ -858,13 +914,13 @@ finalize(struct xfer *x)
 {
 	struct fetch_job *job = x->job;
 	char dir[PATH_MAX], *slash;
+	int rc;
 
-	if (fsync(x->fd) < 0 || close(x->fd) < 0) {
-		x->fd = -1;
-		goto err;
-	}
+	if (flush_part(x) < 0 || fsync(x->fd) < 0)
+		goto err;		/* xfer_finish() closes fd */
+	rc = close(x->fd);
 	x->fd = -1;
-	if (rename(x->part, job->dest) < 0)
+	if (rc < 0 || rename(x->part, job->dest) < 0)
 		goto err;
 	snprintf(dir, sizeof dir, "%s", job->dest);
 	if ((slash = strrchr(dir, '/')) == NULL)
@@ -915,7 +971,9 @@ xfer_done(struct xfer *x, CURLcode rc)
 	/* curl may end a transfer before the headers do (Content-Length too big). */
 	if (code == 0)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-	x->job->http_code = code;
+	/* A hop that got no answer keeps the status of the one before. */
+	if (code != 0)
+		x->job->http_code = code;
 	if (x->fail != FETCH_OK)
 		return DONE;
 	if (x->restart)
@@ -948,14 +1006,19 @@ xfer_finish(struct xfer *x, CURLM *multi)
 		curl_easy_cleanup(x->easy);
 		x->easy = NULL;
 	}
-	if (x->fd >= 0)
-		close(x->fd);
-	x->fd = -1;
 	/* Wrong content or over the limit: nothing worth resuming. */
 	if (job->result == FETCH_BAD_CONTENT || job->result == FETCH_TOO_BIG) {
 		(void)unlink(x->part);
 		(void)unlink(x->info);
+	} else {
+		/* Keep what arrived for the resume; a failure only means less. */
+		(void)flush_part(x);
 	}
+	if (x->fd >= 0)
+		close(x->fd);
+	x->fd = -1;
+	free(x->wbuf);
+	x->wbuf = NULL;
 	sha256_free(x->sha);
 	x->sha = NULL;
 	curl_slist_free_all(x->hdrs);
@@ -971,6 +1034,7 @@ xfer_finish(struct xfer *x, CURLM *multi)
 			    fetch_result_name(job->result), job->error);
 		progress_end(x->pg, x->slot, line);
 	}
+	x->job = NULL;
 }
 
 /* ---- the multi loop ---- */
@@ -1007,32 +1071,44 @@ drain(CURLM *multi)
 	return ended;
 }
 
+static struct xfer *
+free_slot(struct xfer *xs, size_t nslots)
+{
+	for (size_t i = 0; i < nslots; i++)
+		if (xs[i].job == NULL)
+			return &xs[i];
+	return NULL;
+}
+
 int
 fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o)
 {
 	CURLM *multi = NULL;
-	struct xfer *xs = NULL;
+	struct xfer *xs = NULL, *x;
 	struct progress *pg = NULL;
 	size_t next = 0, active = 0, i;
-	long parallel = o->parallel > 0 ? o->parallel : 1;
+	size_t parallel = o->parallel > 0 ? (size_t)o->parallel : 1;
+	time_t ticked = time(NULL), now;
 	int still, rc = -1;
 
+	for (i = 0; i < n; i++)
+		job_reset(&jobs[i]);
 	if ((multi = curl_multi_init()) == NULL ||
-	    (xs = calloc(n ? n : 1, sizeof *xs)) == NULL ||
+	    (xs = calloc(parallel, sizeof *xs)) == NULL ||
 	    (o->progress && (pg = progress_new(n)) == NULL))
 		goto err;
 	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	    o->per_host > 0 ? o->per_host : 1L);
-	for (i = 0; i < n; i++)
-		xfer_init(&xs[i], &jobs[i], o, pg, i);
 	for (;;) {
 		/* Fill up to parallel, but start nothing after the deadline. */
-		while (next < n && active < (size_t)parallel &&
-		    (o->deadline == 0 || time(NULL) < o->deadline)) {
-			if (xfer_start(&xs[next], multi) == 0)
+		while (next < n && active < parallel &&
+		    (o->deadline == 0 || time(NULL) < o->deadline) &&
+		    (x = free_slot(xs, parallel)) != NULL) {
+			xfer_init(x, &jobs[next], o, pg, next);
+			if (xfer_start(x, multi) == 0)
 				active++;
 			else
-				xfer_finish(&xs[next], multi);
+				xfer_finish(x, multi);
 			next++;
 		}
 		if (active == 0)
@@ -1042,17 +1118,19 @@ fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o)
 		active -= drain(multi);
 		if (active > 0 && curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			break;
+		/* The poll wakes at least once a second, so does the tick. */
+		if (o->tick != NULL && (now = time(NULL)) != ticked) {
+			ticked = now;
+			o->tick(o->tick_arg);
+		}
 	}
 	/* Only after a libcurl failure are some still running. */
-	for (i = 0; i < next; i++) {
-		if (xs[i].easy == NULL)
+	for (i = 0; i < parallel; i++) {
+		if (xs[i].job == NULL)
 			continue;
 		fail(&xs[i], FETCH_NETWORK, "libcurl failed during the transfer");
 		xfer_finish(&xs[i], multi);
 	}
-	for (i = next; i < n; i++)
-		snprintf(jobs[i].error, sizeof jobs[i].error,
-		    "not started: the time limit of this run was reached");
 	rc = 0;
 err:
 	progress_free(pg);

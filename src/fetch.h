@@ -87,6 +87,13 @@ void fetch_global_cleanup(void);
  * Runs all n jobs, at most o->parallel at a time, and fills their out
  * fields.  Returns 0 when the jobs ran (each has its own result), -1 when
  * libcurl could not be set up at all.
+ *
+ * The dests must be distinct.  After FETCH_NETWORK, FETCH_SHORT or
+ * FETCH_HTTP the .part (if any) is kept for the next call to resume;
+ * after FETCH_BAD_CONTENT or FETCH_TOO_BIG it is removed.  A job may be
+ * FETCH_BLOCKED without any connection (scheme, host list, redirects) or
+ * at connect time (address).  Memory is bounded by o->parallel, not by n
+ * or by file sizes.
  */
 int fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o);
 

@@ -354,3 +354,31 @@ NGX
 	_pids="$_pids $!"
 	wait_for_port "$_port"
 }
+
+# ---- crash, disk-full and memory tests (crash.t, diskfull.t, memory.t) ----
+BURST="$ROOT/tests/lib/burst.py"
+# spoolcheck MODE ARGS...: tests/lib/spoolcheck.py (entries against what was
+# sent); prints "# ..." diagnostics, exits 1 on a problem.
+spoolcheck() { python3 "$ROOT/tests/lib/spoolcheck.py" "$@"; }
+# Pids of the workers of the nginx that start_nginx started.
+nginx_workers() { [ -f "$T/nginx.pid" ] && pgrep -P "$(cat "$T/nginx.pid")"; }
+# kill_fcgi NAME: kill -9 every process of pool NAME and wait until they are gone.
+kill_fcgi() {
+	[ -f "$T/$1.fcgi.pid" ] || return 0
+	for p in $(cat "$T/$1.fcgi.pid"); do kill -9 "$p" 2>/dev/null; done
+	for p in $(cat "$T/$1.fcgi.pid"); do
+		_i=0; while [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null &&
+			[ $_i -lt 100 ]; do sleep 0.02; _i=$((_i + 1)); done
+	done
+}
+# rss_kb PID: resident set size of PID in KiB (VmRSS).
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# mount_tmpfs DIR OPTIONS: a tmpfs at DIR, lazily unmounted when the test
+# exits.  Fails (with mount's message on stderr) where mounting is not allowed.
+_mounts=""
+mount_tmpfs() {
+	mkdir -p "$1" && mount -t tmpfs -o "$2" veo-test "$1" || return 1
+	[ -z "$_mounts" ] && trap '_umount_all; cleanup' EXIT
+	_mounts="$_mounts $1"
+}
+_umount_all() { for m in $_mounts; do umount -l "$m" 2>/dev/null; done; }
