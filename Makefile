@@ -101,13 +101,39 @@ deps:
 bench: all tools
 	sh bench/responder.sh
 
+# Binaries, man pages (their doc paths rewritten to DOCDIR), and the shipped
+# configuration examples under DOCDIR.  Nothing is written to /etc.
+MAN8     := $(wildcard docs/*.8)
+MAN5     := $(wildcard docs/*.5)
+EXAMPLES := $(wildcard examples/*)
+CONFEX   := nginx.conf.example apache.conf.example
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples
 	install -m 0755 $(B)/veo-callback $(DESTDIR)$(SBINDIR)/veo-callback
 	install -m 0755 $(B)/veo-spooler $(DESTDIR)$(BINDIR)/veo-spooler
+	for m in $(MAN8); do sed 's#/usr/local/share/doc/veo-callback#$(DOCDIR)#g' $$m \
+		>$(DESTDIR)$(MANDIR)/man8/$${m##*/} && chmod 0644 $(DESTDIR)$(MANDIR)/man8/$${m##*/} || exit 1; done
+	for m in $(MAN5); do sed 's#/usr/local/share/doc/veo-callback#$(DOCDIR)#g' $$m \
+		>$(DESTDIR)$(MANDIR)/man5/$${m##*/} && chmod 0644 $(DESTDIR)$(MANDIR)/man5/$${m##*/} || exit 1; done
+	install -m 0644 $(CONFEX) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/veo-callback $(DESTDIR)$(BINDIR)/veo-spooler
+	rm -f $(MAN8:docs/%=$(DESTDIR)$(MANDIR)/man8/%) $(MAN5:docs/%=$(DESTDIR)$(MANDIR)/man5/%)
+	rm -f $(CONFEX:%=$(DESTDIR)$(DOCDIR)/%) $(EXAMPLES:examples/%=$(DESTDIR)$(DOCDIR)/examples/%)
+	rm -f $(DESTDIR)$(DOCDIR)/README.md
+	rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+# A working local stack on 127.0.0.1:8080 (PORT=... to change): nginx, the
+# responder over FastCGI, a spooler sweep every 10 s, all under ./var/.
+# Ctrl-C stops everything.
+run: deps
+	@$(MAKE) --no-print-directory all
+	@exec bash tools/run-local.sh
 
 clean:
 	rm -rf $(B)

@@ -7,11 +7,13 @@
  * environment.  Either way responder_handle() does the work.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -31,12 +33,18 @@ static const char usage[] =
 
 /* ---- plain CGI: environment, stdin, stdout ---- */
 
+#define CGI_DRAIN_MAX (64ULL << 20)
+#define CGI_DRAIN_SECONDS 2
+
 static const char *
 cgi_param(void *ctx, const char *name)
 {
 	(void)ctx;
 	return getenv(name);
 }
+
+/* Bytes of the body read so far, so that the rest can be drained. */
+static unsigned long long cgi_body_read;
 
 static ssize_t
 cgi_read(void *ctx, void *buf, size_t len)
@@ -46,7 +54,31 @@ cgi_read(void *ctx, void *buf, size_t len)
 	(void)ctx;
 	while ((n = read(STDIN_FILENO, buf, len)) < 0 && errno == EINTR)
 		;
+	if (n > 0)
+		cgi_body_read += (unsigned long long)n;
 	return n;
+}
+
+/*
+ * After an early reply (401, 413, ...) the body is still unread; a web
+ * server that is still writing it gets EPIPE and may drop our reply.
+ * Read and discard what is left, bounded in bytes and in time, so that a
+ * client that stalls cannot keep the process alive.
+ */
+static void
+cgi_drain(void)
+{
+	const char *cl = getenv("CONTENT_LENGTH");
+	unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
+	time_t until = time(NULL) + CGI_DRAIN_SECONDS;
+	struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
+	char buf[16384];
+
+	if (want > CGI_DRAIN_MAX)
+		return;
+	while (cgi_body_read < want && time(NULL) < until &&
+	    poll(&pfd, 1, 1000) > 0 && cgi_read(NULL, buf, sizeof buf) > 0)
+		;
 }
 
 static int
@@ -108,15 +140,22 @@ on_term(int sig)
 	FCGX_ShutdownPending();	/* only sets a flag: async-signal-safe */
 }
 
+/* Whether systemd passed us a listening socket (socket activation). */
+static bool
+socket_activated(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+	return pid != NULL && fds != NULL && atol(pid) == (long)getpid() && atoi(fds) >= 1;
+}
+
 /* The listening socket: --listen, systemd's LISTEN_FDS, or fd 0. */
 static int
 listen_fd(const char *listen_at)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-
 	if (listen_at != NULL)
 		return FCGX_OpenSocket(listen_at, 128);
-	if (pid != NULL && fds != NULL && atol(pid) == (long)getpid() && atoi(fds) >= 1)
+	if (socket_activated())
 		return 3;	/* SD_LISTEN_FDS_START */
 	return 0;
 }
@@ -185,6 +224,12 @@ main(int argc, char **argv)
 	int fd, rc;
 
 	log_progname = "veo-callback";
+	/*
+	 * Under CGI a query without '=' arrives as command-line words
+	 * (RFC 3875, 4.4): "?health" must not be taken for an option.
+	 */
+	if (getenv("GATEWAY_INTERFACE") != NULL)
+		argc = 1;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--version") == 0) {
 			printf("veo-callback %s\n", VEO_VERSION);
@@ -211,10 +256,11 @@ main(int argc, char **argv)
 		log_line("configuration: %s", err);
 	if (check) {
 		rc = check_config(&cfg, cfg_ok, err);
-	} else if (listen_at == NULL && FCGX_IsCGI()) {
+	} else if (listen_at == NULL && !socket_activated() && FCGX_IsCGI()) {
 		struct request_io io = { NULL, cgi_param, cgi_read, cgi_write };
 
 		responder_handle(cfg_ok ? &cfg : NULL, err, &io);
+		cgi_drain();
 		rc = 0;
 	} else if ((fd = listen_fd(listen_at)) < 0) {
 		log_line("cannot listen on %s", listen_at);
