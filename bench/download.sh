@@ -30,7 +30,9 @@ for c in nginx curl python3; do
 done
 [ -x "$SPOOLER" ] || skip "build/veo-spooler missing (run make)"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port) LPORT=$(free_port)
+RATE_MB=${RATE_MB:-16}
 mkdir -p "$T/www" "$T/ngx"
 cat >"$T/nginx.conf" <<NGX
 daemon off;
@@ -44,6 +46,9 @@ http {
 	client_body_temp_path $T/ngx/b; proxy_temp_path $T/ngx/p; fastcgi_temp_path $T/ngx/f;
 	uwsgi_temp_path $T/ngx/u; scgi_temp_path $T/ngx/s;
 	server { listen 127.0.0.1:$PORT; root $T/www; }
+	# The same files at a fixed rate per connection: downloads as they are
+	# on a real network, where the link and not the CPU is the limit.
+	server { listen 127.0.0.1:$LPORT; root $T/www; limit_rate ${RATE_MB}m; }
 }
 NGX
 
@@ -61,7 +66,8 @@ NGINX_PID=$!
 sleep 0.5
 
 now() { python3 -c 'import time; print("%.6f" % time.monotonic())'; }
-urls() { i=1; while [ $i -le "$FILES" ]; do echo "http://127.0.0.1:$PORT/f$i.mp4"; i=$((i + 1)); done; }
+URLPORT=$PORT
+urls() { i=1; while [ $i -le "$FILES" ]; do echo "http://127.0.0.1:$URLPORT/f$i.mp4"; i=$((i + 1)); done; }
 
 run_curl() {
 	rm -rf "$T/curl"; mkdir -p "$T/curl"; : >"$T/curl.cfg"
@@ -94,15 +100,22 @@ run_spooler() {	# run_spooler SYNC
 
 best() { sort -n | head -1; }
 MB=$((FILES * SIZE_MB))
-echo "download throughput: $FILES files x $SIZE_MB MiB, parallel $PARALLEL, best of $ROUNDS, loopback nginx"
-C=$(r=0; while [ $r -lt "$ROUNDS" ]; do run_curl; r=$((r + 1)); done | best)
-S=$(r=0; while [ $r -lt "$ROUNDS" ]; do run_spooler no; r=$((r + 1)); done | best)
-Y=$(r=0; while [ $r -lt "$ROUNDS" ]; do run_spooler yes; r=$((r + 1)); done | best)
-awk -v mb="$MB" -v c="$C" -v s="$S" -v y="$Y" 'BEGIN {
-	printf "  %-34s %8.1f MiB/s  (%.2f s)\n", "curl --parallel (baseline)", mb / c, c
-	printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "veo-spooler run, sync = no", mb / s, s, c / s
-	printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "veo-spooler run, sync = yes", mb / y, y, c / y
-}'
+compare() {	# compare ROUNDS: curl, then the spooler, same URLs; prints the table
+	C=$(r=0; while [ $r -lt "$1" ]; do run_curl; r=$((r + 1)); done | best)
+	S=$(r=0; while [ $r -lt "$1" ]; do run_spooler no; r=$((r + 1)); done | best)
+	Y=$(r=0; while [ $r -lt "$1" ]; do run_spooler yes; r=$((r + 1)); done | best)
+	awk -v mb="$MB" -v c="$C" -v s="$S" -v y="$Y" 'BEGIN {
+		printf "  %-34s %8.1f MiB/s  (%.2f s)\n", "curl --parallel (baseline)", mb / c, c
+		printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "veo-spooler run, sync = no", mb / s, s, c / s
+		printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "veo-spooler run, sync = yes", mb / y, y, c / y
+	}'
+}
+echo "download throughput: $FILES files x $SIZE_MB MiB, parallel $PARALLEL, best of $ROUNDS"
+echo " loopback, no rate limit (CPU-bound: the spooler also SHA-256s every byte, curl does not):"
+compare "$ROUNDS"
+echo " each connection limited to $RATE_MB MiB/s by nginx (network-bound, as real downloads are):"
+URLPORT=$LPORT
+compare 1
 
 echo "peak memory: one $BIG_MB MiB file"
 rm -rf "$T/spool" "$T/dl" "$T/curl"; mkdir -p "$T/spool" "$T/dl"
