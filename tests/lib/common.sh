@@ -362,14 +362,28 @@ BURST="$ROOT/tests/lib/burst.py"
 spoolcheck() { python3 "$ROOT/tests/lib/spoolcheck.py" "$@"; }
 # Pids of the workers of the nginx that start_nginx started.
 nginx_workers() { [ -f "$T/nginx.pid" ] && pgrep -P "$(cat "$T/nginx.pid")"; }
+# proc_alive PID: PID runs (a zombie, dead but not yet reaped, does not).
+proc_alive() { [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# wait_gone PID [SECONDS]: until PID has exited; fails on timeout.
+wait_gone() {
+	_i=0
+	while proc_alive "$1"; do
+		_i=$((_i + 1)); [ $_i -gt $((${2:-10} * 20)) ] && return 1; sleep 0.05
+	done
+}
 # kill_fcgi NAME: kill -9 every process of pool NAME and wait until they are gone.
 kill_fcgi() {
 	[ -f "$T/$1.fcgi.pid" ] || return 0
 	for p in $(cat "$T/$1.fcgi.pid"); do kill -9 "$p" 2>/dev/null; done
-	for p in $(cat "$T/$1.fcgi.pid"); do
-		_i=0; while [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null &&
-			[ $_i -lt 100 ]; do sleep 0.02; _i=$((_i + 1)); done
-	done
+	for p in $(cat "$T/$1.fcgi.pid"); do wait_gone "$p" 5; done
+}
+# stop_nginx: stops the nginx that start_nginx started and waits until it is
+# gone, so that another can be started in the same test.
+stop_nginx() {
+	[ -f "$T/nginx.pid" ] || return 0
+	_ng=$(cat "$T/nginx.pid")
+	kill "$_ng" 2>/dev/null
+	wait_gone "$_ng" 10
 }
 # rss_kb PID: resident set size of PID in KiB (VmRSS).
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }

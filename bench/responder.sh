@@ -1,0 +1,159 @@
+#!/bin/sh
+# Responder benchmark: requests per second through nginx, for
+#   null           a do-nothing libfcgi responder (bench/null-responder.c:
+#                  accept, read the body, reply 200 JSON), the baseline;
+#   sync=no        veo-callback, entries renamed into place without fsync;
+#   sync=yes       veo-callback, fsync of entry and directory (the default);
+#   sync=no, tmpfs  (when /dev/shm is a writable tmpfs) sync=no with the spool
+#                  in memory: the responder's own cost without the disk's;
+# all behind the same nginx config in the same run, each with the same
+# number of FastCGI children (spawn-fcgi), driven by wrk with the same POST
+# script (a valid callback, a new taskId every request).  Prints requests
+# per second and the ratio to the baseline.
+#
+# Never fails the build: problems are reported and the script exits 0.
+# POSIX sh (`make bench` runs it with sh).
+# Knobs: CHILDREN (4), THREADS (2), CONNECTIONS (32), DURATION (10s),
+#        WARMUP (2s), SPOOL_PARENT (a directory on the disk to measure; /tmp).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CALLBACK=$ROOT/build/veo-callback
+CHILDREN=${CHILDREN:-4} THREADS=${THREADS:-2} CONNECTIONS=${CONNECTIONS:-32}
+DURATION=${DURATION:-10s} WARMUP=${WARMUP:-2s} SPOOL_PARENT=${SPOOL_PARENT:-/tmp}
+
+skip() { echo "bench/responder.sh: $*; no measurement"; exit 0; }
+for c in cc nginx spawn-fcgi wrk python3; do
+	command -v $c >/dev/null 2>&1 || skip "$c not installed"
+done
+[ -x "$CALLBACK" ] || skip "build/veo-callback missing (run make)"
+
+T=$(mktemp -d /tmp/veo-bench.XXXXXX) || skip "no temp directory"
+chmod 755 "$T"	# nginx workers run as nobody
+SPOOLS=$(mktemp -d "$SPOOL_PARENT/veo-bench-spool.XXXXXX") || skip "no spool directory under $SPOOL_PARENT"
+SHM=
+if [ "$(df -P -T /dev/shm 2>/dev/null | awk 'NR == 2 { print $2 }')" = tmpfs ] && [ -w /dev/shm ]; then
+	SHM=$(mktemp -d /dev/shm/veo-bench-spool.XXXXXX) || SHM=
+fi
+NGINX_PID=
+finish() {
+	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
+	for f in "$T"/*.pid; do
+		[ -f "$f" ] || continue
+		for p in $(cat "$f"); do kill "$p" 2>/dev/null; done
+	done
+	rm -rf "$T" "$SPOOLS" ${SHM:+"$SHM"}
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+FCGI_LIBS=$(pkg-config --cflags --libs fcgi 2>/dev/null) || FCGI_LIBS=-lfcgi
+# shellcheck disable=SC2086
+cc -O2 -Wall -o "$T/null-responder" "$ROOT/bench/null-responder.c" $FCGI_LIBS 2>"$T/cc.err" ||
+	skip "cannot compile bench/null-responder.c: $(head -n 1 "$T/cc.err")"
+
+# pool NAME PROGRAM [VAR=value ...]: CHILDREN FastCGI processes on $T/NAME.sock.
+pool() {
+	_name=$1 _prog=$2; shift 2
+	env -i PATH=/usr/bin:/bin "$@" spawn-fcgi -s "$T/$_name.sock" -M 0666 -F "$CHILDREN" \
+		-P "$T/$_name.pid" -- "$_prog" >/dev/null 2>>"$T/spawn.err"
+}
+mkdir -p "$SPOOLS/no" "$SPOOLS/yes"
+pool null "$T/null-responder" || skip "spawn-fcgi failed: $(tail -n 1 "$T/spawn.err")"
+pool sync-no "$CALLBACK" VEO_SPOOL_DIR="$SPOOLS/no" VEO_SYNC=no VEO_MIN_FREE=0 ||
+	skip "spawn-fcgi failed: $(tail -n 1 "$T/spawn.err")"
+pool sync-yes "$CALLBACK" VEO_SPOOL_DIR="$SPOOLS/yes" VEO_SYNC=yes VEO_MIN_FREE=0 ||
+	skip "spawn-fcgi failed: $(tail -n 1 "$T/spawn.err")"
+if [ -n "$SHM" ] && ! pool shm "$CALLBACK" VEO_SPOOL_DIR="$SHM" VEO_SYNC=no VEO_MIN_FREE=0; then
+	echo "no tmpfs row: spawn-fcgi failed" >&2
+	SHM=
+fi
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$T/ngx"
+loc() {
+	printf '\t\tlocation /%s { include /etc/nginx/fastcgi_params; fastcgi_pass unix:%s/%s.sock; }\n' "$1" "$T" "$1"
+}
+cat >"$T/nginx.conf" <<NGX
+daemon off;
+worker_processes 2;
+pid $T/nginx.pid;
+error_log $T/nginx.err;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $T/ngx/body;
+	fastcgi_temp_path $T/ngx/fcgi;
+	proxy_temp_path $T/ngx/proxy;
+	uwsgi_temp_path $T/ngx/uwsgi;
+	scgi_temp_path $T/ngx/scgi;
+	server {
+		listen 127.0.0.1:$PORT;
+$(loc null; loc sync-no; loc sync-yes; loc shm)
+	}
+}
+NGX
+nginx -c "$T/nginx.conf" -p "$T" 2>>"$T/nginx.err" &
+NGINX_PID=$!
+i=0
+until curl -s -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; do
+	i=$((i + 1)); [ $i -gt 100 ] && skip "nginx did not start: $(tail -n 1 "$T/nginx.err")"
+	sleep 0.1
+done
+
+# A valid callback; every request a new taskId (so each one is a new entry).
+cat >"$T/post.lua" <<'LUA'
+local n = 0
+local id = 0
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("id", threads) end
+function init(args) id = wrk.thread:get("id") or 0 end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+function request()
+	n = n + 1
+	local tid = string.format("bench_%d_%d_%d", id, os.time(), n)
+	local body = '{"code":200,"msg":"Veo3.1 video generated successfully.","data":{"taskId":"' ..
+		tid .. '","info":{"resultUrls":["https://cdn.example.com/' .. tid .. '.mp4"],' ..
+		'"originUrls":null,"resolution":"1080p"},"fallbackFlag":false}}'
+	return wrk.format(nil, nil, nil, body)
+end
+LUA
+
+# measure NAME: prints requests per second at /NAME, or a reason on stderr.
+measure() {
+	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$T/post.lua" "http://127.0.0.1:$PORT/$1" >/dev/null 2>&1
+	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$T/post.lua" "http://127.0.0.1:$PORT/$1" \
+		>"$T/wrk.$1" 2>&1 || { echo "$1: wrk failed: $(tail -n 1 "$T/wrk.$1")" >&2; return 1; }
+	_bad=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$T/wrk.$1")
+	_err=$(sed -n 's/.*Socket errors: *\(.*\)/\1/p' "$T/wrk.$1")
+	[ -n "$_bad" ] && echo "$1: $_bad replies were not 2xx: not counted as a valid rate" >&2 && return 1
+	[ -n "$_err" ] && echo "$1: socket errors: $_err" >&2
+	sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$T/wrk.$1"
+}
+
+echo "veo-callback responder benchmark: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after ${WARMUP} warm-up), POST through nginx"
+echo "FastCGI children per responder: $CHILDREN (spawn-fcgi); spool under $SPOOL_PARENT ($(df -T "$SPOOLS" | awk 'NR == 2 { print $2 }'))"
+echo "$(nproc 2>/dev/null || echo '?') CPUs; $(uname -sr)"
+NULL_RPS=$(measure null)
+NO_RPS=$(measure sync-no)
+YES_RPS=$(measure sync-yes)
+SHM_RPS=
+[ -n "$SHM" ] && SHM_RPS=$(measure shm)
+[ -n "$NULL_RPS" ] || skip "no baseline rate"
+printf '\n%-38s %12s %10s\n' "responder" "requests/s" "ratio"
+row() {
+	if [ -n "$2" ]; then
+		printf '%-38s %12.0f %10s\n' "$1" "$2" "$(awk -v a="$2" -v b="$NULL_RPS" 'BEGIN { printf "%.2f", a / b }')"
+	else
+		printf '%-38s %12s %10s\n' "$1" "-" "-"
+	fi
+}
+row "null (libfcgi, no work)" "$NULL_RPS"
+row "veo-callback sync=no" "$NO_RPS"
+row "veo-callback sync=yes" "$YES_RPS"
+[ -n "$SHM" ] && row "veo-callback sync=no, spool on tmpfs" "$SHM_RPS"
+echo
+echo "entries stored: sync=no $(ls "$SPOOLS/no/new" 2>/dev/null | wc -l), sync=yes $(ls "$SPOOLS/yes/new" 2>/dev/null | wc -l)${SHM:+, tmpfs $(ls "$SHM/new" 2>/dev/null | wc -l)}"
+[ -n "$NO_RPS" ] && awk -v a="$NO_RPS" -v b="$NULL_RPS" 'BEGIN {
+	printf "target: sync=no at least 0.85 of null: %s\n", (a / b >= 0.85) ? "met" : "NOT met" }'
+exit 0
