@@ -166,15 +166,15 @@ read_file_bounded(const char *path, size_t max, char **out, size_t *outlen)
 	return 0;
 }
 
-void
-unique_name(char *buf, size_t len)
+/* The host name, made safe for a file name; looked up once a process. */
+static const char *
+plain_host_name(void)
 {
-	static unsigned long counter;
-	char host[64] = "localhost";
-	struct timeval tv;
+	static char host[64];
 
-	gettimeofday(&tv, NULL);
-	if (gethostname(host, sizeof host - 1) < 0)
+	if (host[0] != '\0')
+		return host;
+	if (gethostname(host, sizeof host - 1) < 0 || host[0] == '\0')
 		strcpy(host, "localhost");
 	host[sizeof host - 1] = '\0';
 	/* Host names may hold anything on some systems; keep file names plain. */
@@ -182,6 +182,16 @@ unique_name(char *buf, size_t len)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '-'))
 			*p = '_';
+	return host;
+}
+
+void
+unique_name(char *buf, size_t len)
+{
+	static unsigned long counter;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
 	snprintf(buf, len, "%lld.%06ld.P%ldQ%lu.%s", (long long)tv.tv_sec,
-	    (long)tv.tv_usec, (long)getpid(), ++counter, host);
+	    (long)tv.tv_usec, (long)getpid(), ++counter, plain_host_name());
 }

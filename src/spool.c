@@ -244,6 +244,24 @@ fill_meta(struct entry_meta *m, const struct spool_item *it)
 	sha256_hex(it->body, it->body_len, m->body_sha256);
 }
 
+/*
+ * The spool directories are checked and created once per spool a process
+ * (a FastCGI responder serves many requests); after a failure, again on
+ * the next request, so that a vanished spool gets its clear message.
+ */
+static char prepared[PATH_MAX];
+
+static int
+prepare_once(const char *spool_dir, char *err, size_t errlen)
+{
+	if (strcmp(prepared, spool_dir) == 0)
+		return 0;
+	if (spool_prepare(spool_dir, false, err, errlen) < 0)
+		return -1;
+	snprintf(prepared, sizeof prepared, "%s", spool_dir);
+	return 0;
+}
+
 enum spool_status
 spool_store(const char *spool_dir, const struct spool_item *it,
     const struct spool_opts *opts, char *err, size_t errlen)
@@ -256,7 +274,7 @@ spool_store(const char *spool_dir, const struct spool_item *it,
 		snprintf(err, errlen, "invalid taskId");
 		return SPOOL_ERROR;
 	}
-	if (spool_prepare(spool_dir, false, err, errlen) < 0)
+	if (prepare_once(spool_dir, err, errlen) < 0)
 		return SPOOL_ERROR;
 	if (check_free(spool_dir, opts->min_free, it->body_len + ENTRY_HEADER_MAX, err, errlen) < 0)
 		return SPOOL_FULL;
@@ -266,8 +284,10 @@ spool_store(const char *spool_dir, const struct spool_item *it,
 	}
 	fill_meta(&m, it);
 	st = write_temp(spool_dir, &m, it->body, opts->sync, tmppath, sizeof tmppath, err, errlen);
-	if (st != SPOOL_STORED)
+	if (st != SPOOL_STORED) {
+		prepared[0] = '\0';
 		return st;
+	}
 	for (int tries = 0; tries < STORE_TRIES; tries++) {
 		/* link(2) never overwrites: the first writer of a task wins cleanly. */
 		if (link(tmppath, dest) == 0) {
@@ -286,6 +306,8 @@ spool_store(const char *spool_dir, const struct spool_item *it,
 		st = SPOOL_ERROR;
 	}
 	unlink(tmppath);	/* gone already on success; harmless */
+	if (st == SPOOL_ERROR || st == SPOOL_FULL)
+		prepared[0] = '\0';	/* check the directories again next time */
 	return st;
 }
 
