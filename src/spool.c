@@ -137,6 +137,46 @@ sync_dirs(const char *spool_dir, bool sync, bool also_old, char *err, size_t err
 	return SPOOL_STORED;
 }
 
+/*
+ * The common case, a task seen for the first time, without a temp name: an
+ * unnamed file in new/ (O_TMPFILE) that linkat(2) names only once it is
+ * whole.  That saves creating and removing a name in tmp/.  Returns 1 when
+ * done (*st says how it went), 0 when the caller should take the named-file
+ * path: no O_TMPFILE here (NFS, old kernels), no /proc, or an entry exists.
+ */
+static int
+store_unnamed(const char *spool_dir, const struct entry_meta *m, const void *body,
+    const char *dest, bool sync, enum spool_status *st, char *err, size_t errlen)
+{
+	char hdr[ENTRY_HEADER_MAX], newdir[PATH_MAX], proc[64];
+	struct iovec iov[2];
+	int hlen, fd, saved;
+
+	if ((hlen = entry_format_header(m, hdr, sizeof hdr)) < 0 ||
+	    spool_path(newdir, sizeof newdir, spool_dir, "new", NULL) < 0 ||
+	    (fd = open(newdir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0660)) < 0)
+		return 0;
+	iov[0] = (struct iovec){ hdr, (size_t)hlen };
+	iov[1] = (struct iovec){ (void *)body, m->body_length };
+	if (writev_all(fd, iov, 2) < 0 || (sync && fsync(fd) < 0)) {
+		*st = failure(errno, err, errlen, "write entry");
+		close(fd);
+		return 1;	/* the unnamed file vanishes with the descriptor */
+	}
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, dest, AT_SYMLINK_FOLLOW) == 0) {
+		close(fd);
+		*st = sync_dirs(spool_dir, sync, false, err, errlen);
+		return 1;
+	}
+	saved = errno;
+	close(fd);
+	if (saved == EEXIST || saved == ENOENT)
+		return 0;	/* a repeat, or no /proc: the named path handles it */
+	*st = failure(saved, err, errlen, "link entry");
+	return 1;
+}
+
 /* The same body again: rewrite the entry with the count bumped. */
 static enum spool_status
 bump_duplicate(const char *spool_dir, struct entry_meta *old, const struct entry_meta *now,
@@ -283,6 +323,12 @@ spool_store(const char *spool_dir, const struct spool_item *it,
 		return SPOOL_ERROR;
 	}
 	fill_meta(&m, it);
+	if (!opts->named_temp_only &&
+	    store_unnamed(spool_dir, &m, it->body, dest, opts->sync, &st, err, errlen)) {
+		if (st == SPOOL_ERROR || st == SPOOL_FULL)
+			prepared[0] = '\0';
+		return st;
+	}
 	st = write_temp(spool_dir, &m, it->body, opts->sync, tmppath, sizeof tmppath, err, errlen);
 	if (st != SPOOL_STORED) {
 		prepared[0] = '\0';

@@ -13,9 +13,10 @@
  * The spooler takes new/<taskId> away by rename(2); everything else under
  * spool_dir belongs to it.
  *
- * Durability (DESIGN promises 1 and 2): the entry is written to an O_EXCL
- * temp file, fsync'd, closed, then linked or renamed into new/, and new/ is
- * fsync'd; only then does spool_store() return success.  A reader of new/
+ * Durability (DESIGN promises 1 and 2): the entry is written to an unnamed
+ * O_TMPFILE file in new/ (or, where the file system has none, an O_EXCL
+ * temp file in tmp/), fsync'd, then linked or renamed into new/, and new/
+ * is fsync'd; only then does spool_store() return success.  A reader of new/
  * therefore sees a whole entry or nothing.  With sync off the fsyncs are
  * skipped (the rename still makes entries appear whole).
  *
@@ -51,6 +52,7 @@ struct spool_item {
 struct spool_opts {
 	bool sync;			/* fsync files and directories */
 	long long min_free;		/* bytes that must stay free */
+	bool named_temp_only;		/* skip the O_TMPFILE path, as on NFS (tests) */
 };
 
 /*
