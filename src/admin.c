@@ -1,6 +1,5 @@
 #include "admin.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -52,39 +51,26 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Task ids in state/ and new/, sorted, without repeats. */
+/* Task ids in state/ and new/, sorted, each once; free with spool_list_free(). */
 static char **
 all_tasks(const char *spool_dir, size_t *n)
 {
-	static const char *subs[] = { "state", "new" };
-	char path[PATH_MAX], **v = NULL;
-	size_t cap = 0;
+	size_t ns, nn;
+	char **st = spool_list(spool_dir, "state", &ns);
+	char **nw = spool_list(spool_dir, "new", &nn);
+	char **v = realloc(st, (ns + nn + 1) * sizeof *v);
 
 	*n = 0;
-	for (size_t k = 0; k < 2; k++) {
-		DIR *d;
-		struct dirent *de;
-
-		if (spool_path(path, sizeof path, spool_dir, subs[k], NULL) < 0 ||
-		    (d = opendir(path)) == NULL)
-			continue;
-		while ((de = readdir(d)) != NULL) {
-			if (!taskid_valid(de->d_name, strlen(de->d_name)))
-				continue;
-			if (*n == cap) {
-				char **nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *nv);
-
-				if (nv == NULL)
-					break;
-				v = nv;
-			}
-			if ((v[*n] = strdup(de->d_name)) != NULL)
-				(*n)++;
-		}
-		closedir(d);
+	if (v == NULL) {
+		spool_list_free(st, ns);
+		spool_list_free(nw, nn);
+		return NULL;
 	}
-	if (*n > 1)
-		qsort(v, *n, sizeof *v, cmp_str);
+	if (nn > 0)
+		memcpy(v + ns, nw, nn * sizeof *v);
+	free(nw);
+	*n = ns + nn;
+	qsort(v, *n, sizeof *v, cmp_str);
 	for (size_t i = 1; i < *n; i++)		/* drop repeats */
 		if (strcmp(v[i], v[i - 1]) == 0) {
 			free(v[i]);

@@ -20,21 +20,25 @@ enum role {
 struct field {
 	enum role parent, role;
 	const char *key, *path;
+	const char *want;	/* the type it must have, for the error message */
+	bool nullable;		/* null counts as absent */
 };
 
+#define URLS "an array of URL strings"
 /* The declared table of keys this module reads, by parent object. */
 static const struct field fields[] = {
-	{ R_TOP,  R_CODE,        "code",         "code" },
-	{ R_TOP,  R_MSG,         "msg",          "msg" },
-	{ R_TOP,  R_DATA_OBJ,    "data",         "data" },
-	{ R_DATA, R_TASKID,      "taskId",       "data.taskId" },
-	{ R_DATA, R_TASK_ID,     "task_id",      "data.task_id" },
-	{ R_DATA, R_INFO_OBJ,    "info",         "data.info" },
-	{ R_DATA, R_FALLBACK,    "fallbackFlag", "data.fallbackFlag" },
-	{ R_INFO, R_RESULT_URLS, "resultUrls",   "data.info.resultUrls" },
-	{ R_INFO, R_ORIGIN_URLS, "originUrls",   "data.info.originUrls" },
-	{ R_INFO, R_RESOLUTION,  "resolution",   "data.info.resolution" },
+	{ R_TOP,  R_CODE,        "code",         "code",                 "an integer", false },
+	{ R_TOP,  R_MSG,         "msg",          "msg",                  "a string",   false },
+	{ R_TOP,  R_DATA_OBJ,    "data",         "data",                 "an object",  false },
+	{ R_DATA, R_TASKID,      "taskId",       "data.taskId",          "a string",   false },
+	{ R_DATA, R_TASK_ID,     "task_id",      "data.task_id",         "a string",   false },
+	{ R_DATA, R_INFO_OBJ,    "info",         "data.info",            "an object",  true },
+	{ R_DATA, R_FALLBACK,    "fallbackFlag", "data.fallbackFlag",    "a boolean",  true },
+	{ R_INFO, R_RESULT_URLS, "resultUrls",   "data.info.resultUrls", URLS,         true },
+	{ R_INFO, R_ORIGIN_URLS, "originUrls",   "data.info.originUrls", URLS,         true },
+	{ R_INFO, R_RESOLUTION,  "resolution",   "data.info.resolution", "a string",   true },
 };
+#undef URLS
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
 struct frame {
@@ -171,10 +175,20 @@ current(struct parser *p, enum role *role)
 	return NULL;
 }
 
+/*
+ * The value at the current position has a type its place does not take.
+ * Returns 1 (go on) for places this module ignores.
+ */
 static int
-type_error(struct parser *p, const struct field *fd, const char *want)
+wrong_type(struct parser *p, enum role r, const struct field *fd)
 {
-	return fail(p, "%s must be %s", fd->path, want);
+	if (r == R_TOP)
+		return fail(p, "%s", "top level must be an object");
+	if (r == R_URL)
+		return fail(p, "%s: entries must be strings", p->urls_path);
+	if (fd == NULL)
+		return 1;
+	return fail(p, "%s must be %s", fd->path, fd->want);
 }
 
 static int
@@ -224,37 +238,7 @@ on_null(void *ctx)
 
 	if (!check_start(p))
 		return 0;
-	switch (r) {
-	case R_TOP: return fail(p, "%s", "top level must be an object");
-	case R_CODE: return type_error(p, fd, "an integer");
-	case R_MSG: return type_error(p, fd, "a string");
-	case R_DATA_OBJ: return type_error(p, fd, "an object");
-	case R_TASKID: case R_TASK_ID: return type_error(p, fd, "a string");
-	case R_URL: return fail(p, "%s: entries must be strings", p->urls_path);
-	default: return 1;	/* info, URL lists, resolution, fallbackFlag: null is absent */
-	}
-}
-
-static int
-on_scalar(struct parser *p, const char *kind)
-{
-	enum role r;
-	const struct field *fd = current(p, &r);
-
-	if (!check_start(p))
-		return 0;
-	switch (r) {
-	case R_TOP: return fail(p, "%s", "top level must be an object");
-	case R_CODE: return type_error(p, fd, "an integer");
-	case R_MSG: case R_TASKID: case R_TASK_ID: case R_RESOLUTION:
-		return type_error(p, fd, "a string");
-	case R_DATA_OBJ: case R_INFO_OBJ: return type_error(p, fd, "an object");
-	case R_FALLBACK: return type_error(p, fd, "a boolean");
-	case R_RESULT_URLS: case R_ORIGIN_URLS:
-		return type_error(p, fd, "an array of URL strings");
-	case R_URL: return fail(p, "%s: entries must be strings", p->urls_path);
-	default: (void)kind; return 1;
-	}
+	return fd != NULL && fd->nullable ? 1 : wrong_type(p, r, fd);
 }
 
 static int
@@ -262,14 +246,14 @@ on_boolean(void *ctx, int v)
 {
 	struct parser *p = ctx;
 	enum role r;
+	const struct field *fd = current(p, &r);
 
-	current(p, &r);
-	if (r == R_FALLBACK) {
-		check_start(p);
-		p->cb->fallback_flag = v ? 1 : 0;
-		return 1;
-	}
-	return on_scalar(p, "boolean");
+	if (!check_start(p))
+		return 0;
+	if (r != R_FALLBACK)
+		return wrong_type(p, r, fd);
+	p->cb->fallback_flag = v ? 1 : 0;
+	return 1;
 }
 
 static int
@@ -277,21 +261,25 @@ on_integer(void *ctx, long long v)
 {
 	struct parser *p = ctx;
 	enum role r;
+	const struct field *fd = current(p, &r);
 
-	current(p, &r);
-	if (r == R_CODE) {
-		check_start(p);
-		p->cb->code = v;
-		return 1;
-	}
-	return on_scalar(p, "number");
+	if (!check_start(p))
+		return 0;
+	if (r != R_CODE)
+		return wrong_type(p, r, fd);
+	p->cb->code = v;
+	return 1;
 }
 
 static int
 on_double(void *ctx, double v)
 {
+	struct parser *p = ctx;
+	enum role r;
+	const struct field *fd = current(p, &r);
+
 	(void)v;
-	return on_scalar(ctx, "number");
+	return check_start(p) ? wrong_type(p, r, fd) : 0;
 }
 
 static int parse_url_string(struct parser *p, const unsigned char *s, size_t len);
@@ -314,10 +302,6 @@ on_string(void *ctx, const unsigned char *s, size_t len)
 		return fail(p, "%s: escapes decode to invalid UTF-8",
 		    fd ? fd->path : r == R_URL ? p->urls_path : "a string");
 	switch (r) {
-	case R_TOP: return fail(p, "%s", "top level must be an object");
-	case R_CODE: return type_error(p, fd, "an integer");
-	case R_DATA_OBJ: case R_INFO_OBJ: return type_error(p, fd, "an object");
-	case R_FALLBACK: return type_error(p, fd, "a boolean");
 	case R_MSG:
 		/* A \u0000 inside ends the copy here; the stored body keeps all. */
 		if ((cb->msg = strndup((const char *)s, len)) == NULL)
@@ -336,14 +320,14 @@ on_string(void *ctx, const unsigned char *s, size_t len)
 		return 1;
 	case R_RESULT_URLS: case R_ORIGIN_URLS:
 		if (p->in_string_form)
-			return type_error(p, fd, "an array of URL strings");
+			return wrong_type(p, r, fd);
 		p->urls = r == R_RESULT_URLS ? &cb->result_urls : &cb->origin_urls;
 		p->urls_path = fd->path;
 		return parse_url_string(p, s, len);
 	case R_URL:
 		return add_url(p, s, len);
 	default:
-		return 1;
+		return wrong_type(p, r, fd);
 	}
 }
 
@@ -360,14 +344,8 @@ on_start_map(void *ctx)
 	case R_TOP: return push(p, true, R_TOP);
 	case R_DATA_OBJ: return push(p, true, R_DATA);
 	case R_INFO_OBJ: return push(p, true, R_INFO);
-	case R_CODE: return type_error(p, fd, "an integer");
-	case R_MSG: case R_TASKID: case R_TASK_ID: case R_RESOLUTION:
-		return type_error(p, fd, "a string");
-	case R_FALLBACK: return type_error(p, fd, "a boolean");
-	case R_RESULT_URLS: case R_ORIGIN_URLS:
-		return type_error(p, fd, "an array of URL strings");
-	case R_URL: return fail(p, "%s: entries must be strings", p->urls_path);
-	default: return push(p, true, R_OTHER);
+	case R_OTHER: return push(p, true, R_OTHER);
+	default: return wrong_type(p, r, fd);
 	}
 }
 
@@ -410,18 +388,12 @@ on_start_array(void *ctx)
 	if (!check_start(p))
 		return 0;
 	switch (r) {
-	case R_TOP: return fail(p, "%s", "top level must be an object");
 	case R_RESULT_URLS: case R_ORIGIN_URLS:
 		p->urls = r == R_RESULT_URLS ? &p->cb->result_urls : &p->cb->origin_urls;
 		p->urls_path = fd->path;
 		return push(p, false, r);
-	case R_CODE: return type_error(p, fd, "an integer");
-	case R_MSG: case R_TASKID: case R_TASK_ID: case R_RESOLUTION:
-		return type_error(p, fd, "a string");
-	case R_DATA_OBJ: case R_INFO_OBJ: return type_error(p, fd, "an object");
-	case R_FALLBACK: return type_error(p, fd, "a boolean");
-	case R_URL: return fail(p, "%s: entries must be strings", p->urls_path);
-	default: return push(p, false, R_OTHER);
+	case R_OTHER: return push(p, false, R_OTHER);
+	default: return wrong_type(p, r, fd);
 	}
 }
 
@@ -468,7 +440,7 @@ parse_url_string(struct parser *outer, const unsigned char *s, size_t len)
 {
 	struct parser in = { .cb = outer->cb, .err = outer->err, .errlen = outer->errlen,
 	    .urls = outer->urls, .urls_path = outer->urls_path, .in_string_form = true };
-	static const struct field list = { R_OTHER, R_RESULT_URLS, "", "" };
+	static const struct field list = { R_OTHER, R_RESULT_URLS, "", "", "an array of URL strings", true };
 	struct field as_list = list;
 
 	if (len == 0)

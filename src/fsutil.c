@@ -84,19 +84,9 @@ require_dir(const char *path)
 int
 mkdir_exist_ok(const char *path, mode_t mode)
 {
-	struct stat st;
-
 	if (mkdir(path, mode) == 0)
 		return 0;
-	if (errno != EEXIST)
-		return -1;
-	if (stat(path, &st) < 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
+	return errno == EEXIST ? require_dir(path) : -1;
 }
 
 int

@@ -383,3 +383,51 @@ spool_health(const char *spool_dir, long long min_free, long *pending,
 	}
 	return check_free(spool_dir, min_free, 0, err, errlen);
 }
+
+/* ---- listing ---- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **
+spool_list(const char *spool_dir, const char *sub, size_t *n)
+{
+	char path[PATH_MAX];
+	char **names = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*n = 0;
+	if (spool_path(path, sizeof path, spool_dir, sub, NULL) < 0 || (d = opendir(path)) == NULL)
+		return NULL;
+	while ((de = readdir(d)) != NULL) {
+		if (!taskid_valid(de->d_name, strlen(de->d_name)))
+			continue;
+		if (*n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *nn);
+
+			if (nn == NULL)
+				break;
+			names = nn;
+		}
+		if ((names[*n] = strdup(de->d_name)) != NULL)
+			(*n)++;
+	}
+	closedir(d);
+	if (*n > 0)
+		qsort(names, *n, sizeof *names, cmp_str);
+	return names;
+}
+
+void
+spool_list_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+

@@ -78,6 +78,14 @@ int spool_health(const char *spool_dir, long long min_free, long *pending,
  */
 int spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen);
 
+/*
+ * The names in spool_dir/sub that are valid taskIds, sorted.  Returns a
+ * malloc'd array (NULL when there are none or the directory cannot be
+ * read) that the caller frees with spool_list_free().
+ */
+char **spool_list(const char *spool_dir, const char *sub, size_t *n);
+void spool_list_free(char **names, size_t n);
+
 /* Builds "<spool_dir>/<sub>[/<name>]" into buf; -1 if it does not fit. */
 int spool_path(char *buf, size_t len, const char *spool_dir, const char *sub,
     const char *name);

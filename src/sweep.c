@@ -54,54 +54,6 @@ verbose(struct sweep *w, const char *task_id, const char *what, const char *deta
 	fflush(stdout);
 }
 
-/* ---- directory listing ---- */
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The valid taskId names in spool_dir/sub, sorted; caller frees with free_names. */
-static char **
-list_tasks(const char *spool_dir, const char *sub, size_t *n)
-{
-	char path[PATH_MAX];
-	char **names = NULL;
-	size_t cap = 0;
-	struct dirent *de;
-	DIR *d;
-
-	*n = 0;
-	if (spool_path(path, sizeof path, spool_dir, sub, NULL) < 0 || (d = opendir(path)) == NULL)
-		return NULL;
-	while ((de = readdir(d)) != NULL) {
-		if (!taskid_valid(de->d_name, strlen(de->d_name)))
-			continue;
-		if (*n == cap) {
-			char **nn = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *nn);
-
-			if (nn == NULL)
-				break;
-			names = nn;
-		}
-		if ((names[*n] = strdup(de->d_name)) != NULL)
-			(*n)++;
-	}
-	closedir(d);
-	if (*n > 0)
-		qsort(names, *n, sizeof *names, cmp_str);
-	return names;
-}
-
-static void
-free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 /* ---- finishing a task ---- */
 
 static void
@@ -264,7 +216,7 @@ static void
 take_in(struct sweep *w)
 {
 	size_t n;
-	char **names = list_tasks(w->s->spool_dir, "new", &n);
+	char **names = spool_list(w->s->spool_dir, "new", &n);
 	char err[256];
 
 	for (size_t i = 0; i < n; i++) {
@@ -277,7 +229,7 @@ take_in(struct sweep *w)
 		take_in_claimed(w, names[i]);
 		claim_release(w->s->spool_dir, names[i]);
 	}
-	free_names(names, n);
+	spool_list_free(names, n);
 }
 
 /* ---- 2. downloading ---- */
@@ -300,7 +252,7 @@ static struct due *
 due_tasks(struct sweep *w, size_t *ndue)
 {
 	size_t n;
-	char **names = list_tasks(w->s->spool_dir, "state", &n);
+	char **names = spool_list(w->s->spool_dir, "state", &n);
 	struct due *due = calloc(n ? n : 1, sizeof *due);
 	char err[256];
 
@@ -318,7 +270,7 @@ due_tasks(struct sweep *w, size_t *ndue)
 		}
 		task_free(&t);
 	}
-	free_names(names, n);
+	spool_list_free(names, n);
 	if (*ndue > 1)
 		qsort(due, *ndue, sizeof *due, cmp_due);
 	return due;
@@ -556,7 +508,7 @@ static void
 expire_old(struct sweep *w)
 {
 	size_t n;
-	char **names = list_tasks(w->s->spool_dir, "state", &n);
+	char **names = spool_list(w->s->spool_dir, "state", &n);
 	char err[256];
 
 	for (size_t i = 0; i < n; i++) {
@@ -572,7 +524,7 @@ expire_old(struct sweep *w)
 		}
 		task_free(&t);
 	}
-	free_names(names, n);
+	spool_list_free(names, n);
 }
 
 /* ---- 4. tidying ---- */
@@ -606,7 +558,7 @@ tidy(struct sweep *w)
 	if (w->s->keep_days > 0) {
 		time_t cutoff = w->now - (time_t)w->s->keep_days * 86400;
 		size_t n;
-		char **names = list_tasks(w->s->spool_dir, "state", &n);
+		char **names = spool_list(w->s->spool_dir, "state", &n);
 		char err[256];
 
 		for (size_t i = 0; i < n; i++) {
@@ -621,7 +573,7 @@ tidy(struct sweep *w)
 			}
 			task_free(&t);
 		}
-		free_names(names, n);
+		spool_list_free(names, n);
 		if (spool_path(path, sizeof path, w->s->spool_dir, "old", NULL) == 0)
 			remove_older(path, cutoff);
 	}

@@ -18,7 +18,7 @@ _tap_fail=0
 
 cleanup() {
 	for p in $_pids; do kill "$p" 2>/dev/null; done
-	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
+	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null
 	for f in "$T"/*.fcgi.pid; do
 		[ -f "$f" ] && for p in $(cat "$f"); do kill "$p" 2>/dev/null; done
 	done
