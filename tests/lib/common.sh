@@ -92,37 +92,13 @@ stop_fcgi() {	# stop_fcgi NAME [SIGNAL]
 # start_nginx PORT SOCKET [EXTRA-LOCATION-DIRECTIVES]: nginx on 127.0.0.1:PORT,
 # location /callback passed to the FastCGI socket, config in $T/nginx.conf.
 start_nginx() {
-	_port=$1 _sock=$2 _extra=${3:-}
-	mkdir -p "$T/nginx-tmp"
-	cat >"$T/nginx.conf" <<NGX
-daemon off;
-master_process on;
-worker_processes 2;
-pid $T/nginx.pid;
-error_log $T/nginx.err info;
-events { worker_connections 1024; }
-http {
-	access_log $T/nginx.access;
-	client_body_temp_path $T/nginx-tmp/body;
-	fastcgi_temp_path $T/nginx-tmp/fcgi;
-	proxy_temp_path $T/nginx-tmp/proxy;
-	uwsgi_temp_path $T/nginx-tmp/uwsgi;
-	scgi_temp_path $T/nginx-tmp/scgi;
-	client_max_body_size 1m;
-	client_body_timeout 5s;
-	server {
-		listen 127.0.0.1:$_port;
+	start_nginx_server "$1" "
+		listen 127.0.0.1:$1;
 		location /callback {
 			include /etc/nginx/fastcgi_params;
-			fastcgi_pass unix:$_sock;
-			$_extra
-		}
-	}
-}
-NGX
-	nginx -c "$T/nginx.conf" -p "$T" 2>>"$T/nginx.err" &
-	_pids="$_pids $!"
-	wait_for_port "$_port"
+			fastcgi_pass unix:$2;
+			${3:-}
+		}"
 }
 
 # A valid success callback for TASKID (URL host fixed, so bodies compare equal).
