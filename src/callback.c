@@ -229,14 +229,22 @@ check_start(struct parser *p)
 	return 1;
 }
 
+/* Where the value about to be read sits (role and field), checked to be allowed there. */
+static int
+begin_value(struct parser *p, enum role *r, const struct field **fd)
+{
+	*fd = current(p, r);
+	return check_start(p);
+}
+
 static int
 on_null(void *ctx)
 {
 	struct parser *p = ctx;
 	enum role r;
-	const struct field *fd = current(p, &r);
+	const struct field *fd;
 
-	if (!check_start(p))
+	if (!begin_value(p, &r, &fd))
 		return 0;
 	return fd != NULL && fd->nullable ? 1 : wrong_type(p, r, fd);
 }
@@ -246,9 +254,9 @@ on_boolean(void *ctx, int v)
 {
 	struct parser *p = ctx;
 	enum role r;
-	const struct field *fd = current(p, &r);
+	const struct field *fd;
 
-	if (!check_start(p))
+	if (!begin_value(p, &r, &fd))
 		return 0;
 	if (r != R_FALLBACK)
 		return wrong_type(p, r, fd);
@@ -261,9 +269,9 @@ on_integer(void *ctx, long long v)
 {
 	struct parser *p = ctx;
 	enum role r;
-	const struct field *fd = current(p, &r);
+	const struct field *fd;
 
-	if (!check_start(p))
+	if (!begin_value(p, &r, &fd))
 		return 0;
 	if (r != R_CODE)
 		return wrong_type(p, r, fd);
@@ -276,10 +284,10 @@ on_double(void *ctx, double v)
 {
 	struct parser *p = ctx;
 	enum role r;
-	const struct field *fd = current(p, &r);
+	const struct field *fd;
 
 	(void)v;
-	return check_start(p) ? wrong_type(p, r, fd) : 0;
+	return begin_value(p, &r, &fd) ? wrong_type(p, r, fd) : 0;
 }
 
 static int parse_url_string(struct parser *p, const unsigned char *s, size_t len);
@@ -289,10 +297,10 @@ on_string(void *ctx, const unsigned char *s, size_t len)
 {
 	struct parser *p = ctx;
 	enum role r;
-	const struct field *fd = current(p, &r);
+	const struct field *fd;
 	struct callback *cb = p->cb;
 
-	if (!check_start(p))
+	if (!begin_value(p, &r, &fd))
 		return 0;
 	/*
 	 * An escaped lone surrogate ("\udc00") decodes to bytes that are not
@@ -336,9 +344,9 @@ on_start_map(void *ctx)
 {
 	struct parser *p = ctx;
 	enum role r;
-	const struct field *fd = current(p, &r);
+	const struct field *fd;
 
-	if (!check_start(p))
+	if (!begin_value(p, &r, &fd))
 		return 0;
 	switch (r) {
 	case R_TOP: return push(p, true, R_TOP);
@@ -383,9 +391,9 @@ on_start_array(void *ctx)
 {
 	struct parser *p = ctx;
 	enum role r;
-	const struct field *fd = current(p, &r);
+	const struct field *fd;
 
-	if (!check_start(p))
+	if (!begin_value(p, &r, &fd))
 		return 0;
 	switch (r) {
 	case R_RESULT_URLS: case R_ORIGIN_URLS:
