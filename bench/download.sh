@@ -3,7 +3,10 @@
 #
 #  1. throughput: the same URL list from the same local nginx, with the same
 #     parallelism, fetched by `curl --parallel` and by `veo-spooler run`
-#     (both writing to the same disk); prints MB/s and the ratio;
+#     (both writing to the same disk); prints MB/s and the ratio; once at
+#     full loopback speed and once with a per-connection rate limit; the
+#     files are spread over four loopback addresses, as the spooler opens at
+#     most two connections to one host;
 #  2. memory: peak RSS of `veo-spooler run` downloading one 1 GiB file.
 #
 # Never fails the build: problems are reported and the script exits 0.
@@ -45,10 +48,14 @@ http {
 	sendfile on;
 	client_body_temp_path $T/ngx/b; proxy_temp_path $T/ngx/p; fastcgi_temp_path $T/ngx/f;
 	uwsgi_temp_path $T/ngx/u; scgi_temp_path $T/ngx/s;
-	server { listen 127.0.0.1:$PORT; root $T/www; }
+	# Four loopback addresses, so that the spooler's two-connections-a-host
+	# rule does not make it use fewer connections than curl.
+	server { listen 127.0.0.1:$PORT; listen 127.0.0.2:$PORT; listen 127.0.0.3:$PORT;
+		 listen 127.0.0.4:$PORT; root $T/www; }
 	# The same files at a fixed rate per connection: downloads as they are
 	# on a real network, where the link and not the CPU is the limit.
-	server { listen 127.0.0.1:$LPORT; root $T/www; limit_rate ${RATE_MB}m; }
+	server { listen 127.0.0.1:$LPORT; listen 127.0.0.2:$LPORT; listen 127.0.0.3:$LPORT;
+		 listen 127.0.0.4:$LPORT; root $T/www; limit_rate ${RATE_MB}m; }
 }
 NGX
 
@@ -67,7 +74,13 @@ sleep 0.5
 
 now() { python3 -c 'import time; print("%.6f" % time.monotonic())'; }
 URLPORT=$PORT
-urls() { i=1; while [ $i -le "$FILES" ]; do echo "http://127.0.0.1:$URLPORT/f$i.mp4"; i=$((i + 1)); done; }
+urls() {	# file i from 127.0.0.(1 + i % 4)
+	i=1
+	while [ $i -le "$FILES" ]; do
+		echo "http://127.0.0.$((1 + i % 4)):$URLPORT/f$i.mp4"
+		i=$((i + 1))
+	done
+}
 
 run_curl() {
 	rm -rf "$T/curl"; mkdir -p "$T/curl"; : >"$T/curl.cfg"
