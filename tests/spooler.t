@@ -142,6 +142,20 @@ like "$(cat "$T/err")" "on_failed hook.*exit status 3" "a failing hook is report
 is "$(field task_hookfail state)" failed "a failing hook loses no state"
 VEO_ON_DONE="relative/hook" sweep; is $? 0 "a bad hook setting does not stop the sweep"
 
+printf '#!/bin/sh\nsleep 30\n' >"$T/hook-hangs.sh"; chmod +x "$T/hook-hangs.sh"
+post "$(callback_json 501 "x" task_hookslow)" >/dev/null
+S0=$(date +%s)
+VEO_ON_FAILED="$T/hook-hangs.sh" VEO_HOOK_TIMEOUT=1 sweep
+[ $(($(date +%s) - S0)) -lt 20 ]; ok $? "a hanging hook is stopped (hook_timeout)"
+like "$(cat "$T/err")" "killed after the 1 s hook_timeout" "and reported"
+is "$(field task_hookslow state)" failed "and the task keeps its state"
+
+# ---- -v: a line per task ----
+post "$(callback_json 200 ok task_verbose "$BASE/v/h.mp4")" >/dev/null
+"$SPOOLER" -v run >"$T/out" 2>"$T/err"
+like "$(cat "$T/out")" "task task_verbose: taken in" "-v: a line when a task is taken in"
+like "$(cat "$T/out")" "task task_verbose: done" "-v: a line when it is done"
+
 # ---- 404, 410 and 403 ----
 post "$(callback_json 200 ok task_404 "$BASE/v/missing.mp4")" >/dev/null
 sweep
@@ -197,6 +211,28 @@ is "$(ls "$SPOOL/new")" task_locked "and took nothing"
 kill $LOCKER 2>/dev/null; wait $LOCKER 2>/dev/null
 rm -f "$SPOOL/sweep.$(hostname).lock.held"
 sweep; is "$(field task_locked state)" done "the next run does it"
+
+# ---- tasks older than 14 days fail; keep_days forgets old records ----
+set_state() {	# set_state TASKID KEY VALUE (simulated time)
+	python3 - "$SPOOL/state/$1" "$2" "$3" <<'PY'
+import json, os, sys
+p = sys.argv[1]; s = json.load(open(p)); s[sys.argv[2]] = int(sys.argv[3])
+open(p + '.t', 'w').write(json.dumps(s)); os.rename(p + '.t', p)
+PY
+}
+post "$(callback_json 200 ok task_old "$BASE/v/never.mp4")" >/dev/null
+"$SPOOLER" run --max-time 1 >/dev/null 2>&1	# taken in (the file 404s: fails)
+"$SPOOLER" retry task_old >/dev/null 2>&1
+set_state task_old firstSeen $(( $(date +%s) - 15 * 86400 ))
+set_state task_old nextAttempt $(( $(date +%s) + 3600 ))
+sweep
+is "$(field task_old state)" failed "a task not downloaded within 14 days fails"
+like "$(field task_old error)" "14 days" "and says why"
+set_state task_one updated $(( $(date +%s) - 3 * 86400 ))
+VEO_KEEP_DAYS=2 sweep
+[ ! -e "$SPOOL/state/task_one" ] && [ ! -e "$SPOOL/cur/task_one" ]; ok $? "keep_days: run forgets records older than keep_days"
+[ -f "$DL/task_one/result-1.mp4" ]; ok $? "keep_days keeps the downloaded files"
+[ -e "$SPOOL/state/task_two" ]; ok $? "keep_days keeps recent records"
 
 # ---- purge ----
 "$SPOOLER" purge --older-than 0 --files
