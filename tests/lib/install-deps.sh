@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libyajl-dev
 libcurl4-openssl-dev libssl-dev nginx-light apache2 libapache2-mod-fcgid
 spawn-fcgi curl openssl valgrind wrk mandoc python3 perl psmisc procps
-iproute2 util-linux bsdutils"
+iproute2 util-linux bsdutils systemd groff-base"
 
 missing=""
 for p in $PKGS; do
