@@ -87,6 +87,18 @@ is "$(requests /v/a2.mp4)$(requests /v/b.mp4)" 11 "only the changed URL is fetch
 is "$(sha256sum <"$DL/task_one/result-0.mp4")" "$(sha256sum <"$WWW/v/a.mp4")" "the earlier video is not overwritten"
 is "$(ls "$DL/task_one" | grep -c '^result-0-.*\.mp4$')" 1 "the new video got its own name"
 
+# ---- https from a local nginx, its test CA given with ca_file ----
+make_test_ca "$T/ca" && TPORT=$(free_port) && start_tls_static "$TPORT" "$WWW" "$T/ca"
+ok $? "(setup) nginx on https with a test CA"
+post "$(callback_json 200 ok task_tls "https://127.0.0.1:$TPORT/v/b.mp4")" >/dev/null
+VEO_HTTPS_ONLY=yes sweep
+is "$(field task_tls state)" pending "https without ca_file: the certificate is refused, retried later"
+like "$(field task_tls error)" "certificate|TLS|SSL" "the error names the certificate problem"
+"$SPOOLER" retry task_tls >/dev/null 2>&1
+VEO_HTTPS_ONLY=yes VEO_CA_FILE="$T/ca/ca.pem" sweep
+is "$(field task_tls state)" done "https with ca_file = the test CA: downloaded"
+is "$(sha256sum <"$DL/task_tls/result-0.mp4")" "$(sha256sum <"$WWW/v/b.mp4")" "and whole"
+
 # ---- download_origin = no ----
 B2=$(callback_json 200 ok task_two "$BASE/v/b.mp4" -- "$BASE/v/o.mp4")
 post "$B2" >/dev/null
