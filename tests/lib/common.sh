@@ -159,30 +159,39 @@ fcgi_log_wrapper() {
 # body of the server block is given (listen lines included), for tests that
 # need several locations or FastCGI pools.  Config in $T/nginx.conf.
 start_nginx_server() {
-	_port=$1 _server=$2
-	mkdir -p "$T/nginx-tmp"
-	cat >"$T/nginx.conf" <<NGX
+	run_nginx nginx "$1" 2 "
+	access_log $T/nginx.access;
+	client_max_body_size 1m;
+	client_body_timeout 5s;" "$2"
+}
+
+# run_nginx NAME PORT WORKERS HTTP-DIRECTIVES SERVER-DIRECTIVES: an nginx in
+# the foreground (killed at exit) with its configuration in $T/NAME.conf,
+# pid in $T/NAME.pid, error log in $T/NAME.err and temp files in
+# $T/NAME-tmp; returns once PORT accepts connections.
+run_nginx() {
+	_name=$1 _port=$2
+	mkdir -p "$T/$_name-tmp"
+	cat >"$T/$_name.conf" <<NGX
 daemon off;
 master_process on;
-worker_processes 2;
-pid $T/nginx.pid;
-error_log $T/nginx.err info;
+worker_processes $3;
+pid $T/$_name.pid;
+error_log $T/$_name.err info;
 events { worker_connections 1024; }
 http {
-	access_log $T/nginx.access;
-	client_body_temp_path $T/nginx-tmp/body;
-	fastcgi_temp_path $T/nginx-tmp/fcgi;
-	proxy_temp_path $T/nginx-tmp/proxy;
-	uwsgi_temp_path $T/nginx-tmp/uwsgi;
-	scgi_temp_path $T/nginx-tmp/scgi;
-	client_max_body_size 1m;
-	client_body_timeout 5s;
+	client_body_temp_path $T/$_name-tmp/body;
+	fastcgi_temp_path $T/$_name-tmp/fcgi;
+	proxy_temp_path $T/$_name-tmp/proxy;
+	uwsgi_temp_path $T/$_name-tmp/uwsgi;
+	scgi_temp_path $T/$_name-tmp/scgi;
+	$4
 	server {
-		$_server
+		$5
 	}
 }
 NGX
-	nginx -c "$T/nginx.conf" -p "$T" 2>>"$T/nginx.err" &
+	nginx -e "$T/$_name.err" -c "$T/$_name.conf" -p "$T" 2>>"$T/$_name.err" &
 	_pids="$_pids $!"
 	wait_for_port "$_port"
 }
@@ -192,34 +201,13 @@ NGX
 # 127.0.0.1:PORT, every request logged to $T/static.access as
 # "METHOD URI STATUS RANGE BYTES".
 start_static() {
-	_port=$1 _root=$2 _extra=${3:-}
-	mkdir -p "$T/static-tmp"
-	cat >"$T/static.conf" <<NGX
-daemon off;
-master_process on;
-worker_processes 1;
-pid $T/static.pid;
-error_log $T/static.err info;
-events { worker_connections 256; }
-http {
-	log_format veo '\$request_method \$uri \$status "\$http_range" \$body_bytes_sent';
+	run_nginx static "$1" 1 "
+	log_format veo '\$request_method \$uri \$status \"\$http_range\" \$body_bytes_sent';
 	access_log $T/static.access veo;
-	client_body_temp_path $T/static-tmp/body;
-	proxy_temp_path $T/static-tmp/proxy;
-	fastcgi_temp_path $T/static-tmp/fcgi;
-	uwsgi_temp_path $T/static-tmp/uwsgi;
-	scgi_temp_path $T/static-tmp/scgi;
-	types { video/mp4 mp4; image/png png; text/html html; }
-	server {
-		listen 127.0.0.1:$_port;
-		root $_root;
-		$_extra
-	}
-}
-NGX
-	nginx -c "$T/static.conf" -p "$T" 2>>"$T/static.err" &
-	_pids="$_pids $!"
-	wait_for_port "$_port"
+	types { video/mp4 mp4; image/png png; text/html html; }" "
+		listen 127.0.0.1:$1;
+		root $2;
+		${3:-}"
 }
 
 # make_video PATH BYTES: a file that sniffs as MP4 (an ISO BMFF 'ftyp' box
@@ -301,34 +289,13 @@ make_test_ca() {
 # start_tls_static PORT ROOT CERTDIR: nginx serving ROOT over https on
 # 127.0.0.1:PORT with CERTDIR/server.{pem,key} (see make_test_ca).
 start_tls_static() {
-	_port=$1 _root=$2 _certs=$3 _dir=$T/tls-nginx
-	mkdir -p "$_dir/tmp"
-	cat >"$_dir/nginx.conf" <<NGX
-daemon off;
-master_process on;
-worker_processes 1;
-pid $_dir/nginx.pid;
-error_log $_dir/error.log info;
-events { worker_connections 256; }
-http {
-	access_log $_dir/access.log;
-	client_body_temp_path $_dir/tmp/body;
-	proxy_temp_path $_dir/tmp/proxy;
-	fastcgi_temp_path $_dir/tmp/fcgi;
-	uwsgi_temp_path $_dir/tmp/uwsgi;
-	scgi_temp_path $_dir/tmp/scgi;
-	types { video/mp4 mp4; }
-	server {
-		listen 127.0.0.1:$_port ssl;
-		ssl_certificate $_certs/server.pem;
-		ssl_certificate_key $_certs/server.key;
-		root $_root;
-	}
-}
-NGX
-	nginx -e "$_dir/error.log" -c "$_dir/nginx.conf" -p "$_dir" 2>>"$_dir/error.log" &
-	_pids="$_pids $!"
-	wait_for_port "$_port"
+	run_nginx tls "$1" 1 "
+	access_log $T/tls.access;
+	types { video/mp4 mp4; }" "
+		listen 127.0.0.1:$1 ssl;
+		ssl_certificate $3/server.pem;
+		ssl_certificate_key $3/server.key;
+		root $2;"
 }
 
 # ---- crash, disk-full and memory tests (crash.t, diskfull.t, memory.t) ----
