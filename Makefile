@@ -15,36 +15,63 @@ DESTDIR ?=
 VERSION := 0.1.0
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS    := fcgi yajl libcurl libcrypto
 
-# pkg-config when it knows the packages, plain -l flags otherwise.
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lfcgi -lyajl -lcurl -lcrypto)
+# pkg-config when it knows the packages, plain -l flags otherwise.  Each
+# program links only the libraries it uses: the responder never links
+# libcurl (tests/layout.t checks it).
+pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pkg_libs   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null || echo $(2))
+PKG_CFLAGS    := $(call pkg_cflags,fcgi yajl libcurl libcrypto)
+RESPONDER_LIBS := $(call pkg_libs,fcgi yajl libcrypto,-lfcgi -lyajl -lcrypto)
+SPOOLER_LIBS   := $(call pkg_libs,yajl libcurl libcrypto,-lyajl -lcurl -lcrypto)
+ALL_LIBS       := $(call pkg_libs,fcgi yajl libcurl libcrypto,-lfcgi -lyajl -lcurl -lcrypto)
 
 OPT      ?= -O2 -g
-WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
+# -Werror is for CI and developers (WERROR=-Werror, as .ci/run sets it): a
+# newer compiler's new warning must not break a user's build.
+WERROR   ?=
+WARN     := -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wformat-security \
             -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wvla \
             -Wno-unused-parameter
-HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection \
-            -fPIE -fno-strict-overflow
+HARDEN   := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
+            -fstack-clash-protection -fPIE -fno-strict-overflow
 LDHARDEN := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 DEFS     := -D_GNU_SOURCE -DVEO_VERSION='"$(VERSION)"'
 
-ALL_CFLAGS  = -std=c11 $(OPT) $(WARN) $(HARDEN) $(DEFS) -Isrc $(PKG_CFLAGS) $(CFLAGS)
+# The modules, one folder a program (docs/DESIGN.md, "Layout"):
+#   src/common     both programs: config, log, digest, fsutil, taskId rule,
+#                  callback parser, entry format, spool protocol
+#   src/responder  veo-callback's request checks and authentication
+#   src/spooler    veo-spooler: sweep, tasks, claims, hooks, downloads
+INCLUDES := -Isrc/common -Isrc/responder -Isrc/spooler
+ALL_CFLAGS  = -std=c11 $(OPT) $(WARN) $(HARDEN) $(DEFS) $(INCLUDES) $(PKG_CFLAGS) \
+              $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDHARDEN) $(LDFLAGS)
 
 B := build
-LIB_SRC  := $(filter-out src/veo-spooler.c,$(wildcard src/*.c))
-LIB_OBJ  := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
+HDRS          := $(wildcard src/*/*.h)
+COMMON_SRC    := $(wildcard src/common/*.c)
+RESPONDER_SRC := $(wildcard src/responder/*.c)
+SPOOLER_SRC   := $(filter-out src/spooler/veo-spooler.c,$(wildcard src/spooler/*.c))
+LIB_SRC       := $(COMMON_SRC) $(RESPONDER_SRC) $(SPOOLER_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
+# One archive a folder; objects under build/obj/<folder>/.
+archive = $(patsubst src/%.c,$(1)/obj/%.o,$(2))
+COMMON_A    := $(B)/libcommon.a
+RESPONDER_A := $(B)/libresponder.a
+SPOOLER_A   := $(B)/libspooler.a
+# Unit tests and tools may use any module.
+TEST_ARCHIVES = $(SPOOLER_A) $(RESPONDER_A) $(COMMON_A)
+
 # Sanitizer build of the same sources and unit tests, under build/asan.
 ASAN_FLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-              -fno-sanitize-recover=all $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS) $(CFLAGS)
-ASAN_OBJ := $(LIB_SRC:src/%.c=$(B)/asan/obj/%.o)
+              -fno-sanitize-recover=all $(WARN) $(DEFS) $(INCLUDES) $(PKG_CFLAGS) \
+              $(CPPFLAGS) $(CFLAGS)
+ASAN_ARCHIVES := $(B)/asan/libspooler.a $(B)/asan/libresponder.a $(B)/asan/libcommon.a
 ASAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 
 .PHONY: all test check deps unit asan tools install uninstall clean run bench
@@ -52,35 +79,41 @@ ASAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 
 all: $(B)/veo-callback $(B)/veo-spooler
 
-$(B)/obj/%.o: src/%.c src/*.h | $(B)/obj
+$(B)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/libveo.a: $(LIB_OBJ)
+$(COMMON_A): $(call archive,$(B),$(COMMON_SRC))
+$(RESPONDER_A): $(call archive,$(B),$(RESPONDER_SRC))
+$(SPOOLER_A): $(call archive,$(B),$(SPOOLER_SRC))
+$(B)/asan/libcommon.a: $(call archive,$(B)/asan,$(COMMON_SRC))
+$(B)/asan/libresponder.a: $(call archive,$(B)/asan,$(RESPONDER_SRC))
+$(B)/asan/libspooler.a: $(call archive,$(B)/asan,$(SPOOLER_SRC))
+%.a:
+	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/veo-callback: cgi/veo-callback.c $(B)/libveo.a src/*.h
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libveo.a $(PKG_LIBS)
+$(B)/veo-callback: cgi/veo-callback.c $(RESPONDER_A) $(COMMON_A) $(HDRS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(RESPONDER_A) $(COMMON_A) $(RESPONDER_LIBS)
 
-$(B)/veo-spooler: src/veo-spooler.c $(B)/libveo.a src/*.h
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libveo.a $(PKG_LIBS)
+$(B)/veo-spooler: src/spooler/veo-spooler.c $(SPOOLER_A) $(COMMON_A) $(HDRS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(SPOOLER_A) $(COMMON_A) $(SPOOLER_LIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(B)/libveo.a | $(B)/tests
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(B)/libveo.a $(PKG_LIBS)
+$(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(TEST_ARCHIVES)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(ALL_LIBS)
 
-$(B)/tools/%: tests/tools/%.c $(B)/libveo.a | $(B)/tools
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libveo.a $(PKG_LIBS)
+$(B)/tools/%: tests/tools/%.c $(TEST_ARCHIVES)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(ALL_LIBS)
 
-$(B)/asan/obj/%.o: src/%.c src/*.h | $(B)/asan/obj
+$(B)/asan/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(@D)
 	$(CC) $(ASAN_FLAGS) -c -o $@ $<
 
-$(B)/asan/libveo.a: $(ASAN_OBJ)
-	$(AR) rcs $@ $^
-
-$(B)/asan/tests/%: tests/unit/%.c tests/unit/tap.h $(B)/asan/libveo.a | $(B)/asan/tests
-	$(CC) $(ASAN_FLAGS) -Itests/unit -o $@ $< $(B)/asan/libveo.a $(PKG_LIBS)
-
-$(B)/obj $(B)/tests $(B)/tools $(B)/asan/obj $(B)/asan/tests:
-	mkdir -p $@
+$(B)/asan/tests/%: tests/unit/%.c tests/unit/tap.h $(ASAN_ARCHIVES)
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_ARCHIVES) $(ALL_LIBS)
 
 unit: $(UNIT_BIN)
 asan: $(ASAN_BIN)

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The shipped examples that no server test runs: examples/veo-callback.conf
-# (every key, defaults as in src/config.c, accepted by both programs), the
+# (every key, defaults as in src/common/config.c, accepted by both programs), the
 # systemd units (systemd-analyze verify, hardening, paths in step with the
 # web server examples), and the crontab (its command, run as cron would,
 # is silent when all is well).  README's configuration table lists every key.
@@ -9,9 +9,9 @@
 export LC_ALL=C
 
 EX=$ROOT/examples
-keys=$(sed -n 's/^[[:space:]]*\[K_[A-Z_]*\][[:space:]]*= { "\([a-z_]*\)".*/\1/p' "$ROOT/src/config.c")
+keys=$(sed -n 's/^[[:space:]]*\[K_[A-Z_]*\][[:space:]]*= { "\([a-z_]*\)".*/\1/p' "$ROOT/src/common/config.c")
 nkeys=$(printf '%s\n' "$keys" | grep -c .)
-ok $(( nkeys < 20 )) "src/config.c's key table read ($nkeys keys)"
+ok $(( nkeys < 20 )) "src/common/config.c's key table read ($nkeys keys)"
 
 # ---- examples/veo-callback.conf ----
 # Its setting lines: "key = value", or "# key = value" for a default shown.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The download engine (src/fetch.c) through tests/tools/fetch-cli, against
+# The download engine (src/spooler/fetch.c) through tests/tools/fetch-cli, against
 # the fault server (tests/lib/faultserver.py) and an https nginx: whole
 # files, resume, every kind of failure, limits, sniffing, TLS.
 . "$(dirname "$0")/lib/common.sh"

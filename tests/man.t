@@ -59,10 +59,10 @@ else
 	diag "build/veo-spooler is not built yet: its options not compared"
 fi
 
-# veo-callback.conf(5): every key of src/config.c, with its default.
-keys=$(sed -n 's/^[[:space:]]*\[K_[A-Z_]*\][[:space:]]*= { "\([a-z_]*\)".*/\1/p' "$ROOT/src/config.c")
+# veo-callback.conf(5): every key of src/common/config.c, with its default.
+keys=$(sed -n 's/^[[:space:]]*\[K_[A-Z_]*\][[:space:]]*= { "\([a-z_]*\)".*/\1/p' "$ROOT/src/common/config.c")
 nkeys=$(printf '%s\n' "$keys" | grep -c .)
-ok $(( nkeys < 20 )) "src/config.c's key table read ($nkeys keys)"
+ok $(( nkeys < 20 )) "src/common/config.c's key table read ($nkeys keys)"
 for k in $keys; do
 	# The item of key k: its .It line(s) and text, up to the next item or list end.
 	sect=$(awk -v k="$k" '

@@ -9,9 +9,9 @@ shipped_token() {
 	sed -n 's/^[[:space:]]*\(fastcgi_param\|SetEnv\)[[:space:]]\{1,\}VEO_TOKEN[[:space:]]\{1,\}"\{0,1\}\([^";]*\)"\{0,1\};\{0,1\}[[:space:]]*$/\2/p' "$1" | head -n 1
 }
 
-# The default of KEY in src/config.c's key table.
+# The default of KEY in src/common/config.c's key table.
 config_default() {
-	sed -n "s/^.*{ \"$1\", T_[A-Z]*, \"\([^\"]*\)\".*/\1/p" "$ROOT/src/config.c"
+	sed -n "s/^.*{ \"$1\", T_[A-Z]*, \"\([^\"]*\)\".*/\1/p" "$ROOT/src/common/config.c"
 }
 
 # size_bytes 64K: a size as config.c reads it (K, M, G binary), in bytes.

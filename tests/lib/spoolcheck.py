@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks spool entries against what was sent (see src/entry.h for the format).
+"""Checks spool entries against what was sent (see src/common/entry.h for the format).
 
 usage:
   spoolcheck.py complete SPOOL BODIES   every file in SPOOL/new is a whole,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "entry.h"
+#include "taskid.h"
 #include "fsutil.h"
 #include "log.h"
 

@@ -75,21 +75,6 @@ fail(struct parser *p, const char *fmt, ...)
 }
 
 bool
-taskid_valid(const char *s, size_t len)
-{
-	if (len == 0 || len > TASKID_MAX || s[0] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-bool
 url_valid(const char *s, size_t len)
 {
 	size_t skip;
@@ -321,8 +306,7 @@ on_string(void *ctx, const unsigned char *s, size_t len)
 		return 1;
 	case R_TASKID: case R_TASK_ID:
 		if (!taskid_valid((const char *)s, len))
-			return fail(p, "%s must be 1 to 128 characters of A-Z a-z 0-9 . _ - "
-			    "and not start with a dot", fd->path);
+			return fail(p, "%s must be " TASKID_RULE, fd->path);
 		memcpy(r == R_TASKID ? cb->task_id : p->task_id2, s, len);
 		(r == R_TASKID ? cb->task_id : p->task_id2)[len] = '\0';
 		return 1;

@@ -71,7 +71,7 @@ log_timestamp(char *buf, size_t len)
 	return buf;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 vlog(int errnum, const char *fmt, va_list ap)
 {
 	char line[2048];

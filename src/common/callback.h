@@ -22,7 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define TASKID_MAX 128
+#include "taskid.h"
+
 #define CALLBACK_MAX_DEPTH 32
 #define CALLBACK_MAX_URLS 32
 #define CALLBACK_MAX_URL_LEN 8192
@@ -50,12 +51,6 @@ struct callback {
 int callback_parse(const unsigned char *body, size_t len, struct callback *cb,
     char *err, size_t errlen);
 void callback_free(struct callback *cb);
-
-/*
- * The rule that makes a taskId safe as a file name: 1 to TASKID_MAX bytes of
- * [A-Za-z0-9._-], not starting with a dot.
- */
-bool taskid_valid(const char *s, size_t len);
 
 /*
  * True when s (len bytes) is an absolute http:// or https:// URL with a

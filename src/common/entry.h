@@ -28,7 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "callback.h"
+#include "taskid.h"
 #include "digest.h"
 
 #define ENTRY_MAGIC "VEO-CALLBACK-ENTRY 1"
