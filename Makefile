@@ -58,6 +58,9 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+# LD_PRELOAD shims that let tests stop a program at an exact point.
+SHIM_SRC := $(wildcard tests/shim/*.c)
+SHIM_LIB := $(SHIM_SRC:tests/shim/%.c=$(B)/shim/%.so)
 
 # One archive a folder; objects under build/obj/<folder>/.
 archive = $(patsubst src/%.c,$(1)/obj/%.o,$(2))
@@ -107,6 +110,10 @@ $(B)/tools/%: tests/tools/%.c $(TEST_ARCHIVES)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(ALL_LIBS)
 
+$(B)/shim/%.so: tests/shim/%.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -Wall -Wextra $(WERROR) -shared -fPIC -o $@ $< -ldl
+
 $(B)/asan/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_FLAGS) -c -o $@ $<
@@ -117,7 +124,7 @@ $(B)/asan/tests/%: tests/unit/%.c tests/unit/tap.h $(ASAN_ARCHIVES)
 
 unit: $(UNIT_BIN)
 asan: $(ASAN_BIN)
-tools: $(TOOL_BIN)
+tools: $(TOOL_BIN) $(SHIM_LIB)
 
 # Installs the Debian packages the tests need (or says exactly how), then
 # runs every test through prove: unit tests, their sanitizer build, and the

@@ -45,7 +45,8 @@ failure(int errnum, char *err, size_t errlen, const char *what)
 int
 spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen)
 {
-	static const char *subs[] = { "tmp", "new", "old", "cur", "state", "claim", "bad" };
+	static const char *subs[] = { "tmp", "new", "old", "taking", "cur", "state", "claim",
+	    "bad" };
 	size_t nsubs = for_spooler ? sizeof subs / sizeof subs[0] : 3;
 	char path[PATH_MAX];
 
@@ -432,3 +433,91 @@ spool_list_free(char **names, size_t n)
 	free(names);
 }
 
+
+/* ---- the spooler's half: taking entries ---- */
+
+/* Reads and checks spool_dir/taking/<task_id> into e. */
+static enum spool_take_result
+read_taken(const char *path, struct spool_entry *e, char *err, size_t errlen)
+{
+	if (read_file_bounded(path, ENTRY_MAX, &e->data, &e->len) < 0) {
+		snprintf(err, errlen, "read %s: %s", path, strerror(errno));
+		return errno == ENOENT ? SPOOL_NONE : SPOOL_TAKE_ERROR;
+	}
+	if (entry_parse(e->data, e->len, &e->meta, &e->body, err, errlen) < 0)
+		return SPOOL_DAMAGED;
+	return SPOOL_TAKEN;
+}
+
+enum spool_take_result
+spool_take(const char *spool_dir, const char *task_id, struct spool_entry *e,
+    char *err, size_t errlen)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+
+	memset(e, 0, sizeof *e);
+	if (!taskid_valid(task_id, strlen(task_id)) ||
+	    spool_path(from, sizeof from, spool_dir, "new", task_id) < 0 ||
+	    spool_path(to, sizeof to, spool_dir, "taking", task_id) < 0) {
+		snprintf(err, errlen, "invalid taskId or spool_dir path too long");
+		return SPOOL_TAKE_ERROR;
+	}
+	/* A take that a crash interrupted comes first: it is the older one. */
+	if (access(to, F_OK) < 0) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "taking/%s: %s", task_id, strerror(errno));
+			return SPOOL_TAKE_ERROR;
+		}
+		if (rename(from, to) < 0) {
+			if (errno == ENOENT)
+				return SPOOL_NONE;
+			snprintf(err, errlen, "take new/%s: %s", task_id, strerror(errno));
+			return SPOOL_TAKE_ERROR;
+		}
+	}
+	return read_taken(to, e, err, errlen);
+}
+
+/* Moves taking/<task_id> to <sub>/<name>; 0 or -1 with err. */
+static int
+move_taken(const char *spool_dir, const char *task_id, const char *sub, const char *name,
+    bool sync, char *err, size_t errlen)
+{
+	char from[PATH_MAX], to[PATH_MAX], dir[PATH_MAX];
+
+	if (spool_path(from, sizeof from, spool_dir, "taking", task_id) < 0 ||
+	    spool_path(to, sizeof to, spool_dir, sub, name) < 0 ||
+	    spool_path(dir, sizeof dir, spool_dir, sub, NULL) < 0) {
+		snprintf(err, errlen, "spool_dir path too long");
+		return -1;
+	}
+	if (rename(from, to) < 0 || (sync && fsync_dir(dir) < 0)) {
+		snprintf(err, errlen, "move taking/%s to %s/: %s", task_id, sub, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_take_done(const char *spool_dir, const char *task_id, bool sync, char *err,
+    size_t errlen)
+{
+	return move_taken(spool_dir, task_id, "cur", task_id, sync, err, errlen);
+}
+
+int
+spool_take_refuse(const char *spool_dir, const char *task_id, char *err, size_t errlen)
+{
+	char name[TASKID_MAX + 140], uniq[128];
+
+	unique_name(uniq, sizeof uniq);
+	snprintf(name, sizeof name, "%s.%s", task_id, uniq);
+	return move_taken(spool_dir, task_id, "bad", name, false, err, errlen);
+}
+
+void
+spool_entry_free(struct spool_entry *e)
+{
+	free(e->data);
+	memset(e, 0, sizeof *e);
+}

@@ -9,9 +9,13 @@
  *   old/<taskId>.<unique>  a callback that a different one for the same
  *                    task replaced before the spooler took it; kept, not
  *                    processed
+ *   taking/<taskId>  an entry the spooler has taken out of new/ and is
+ *                    taking in (normally empty: only a crash leaves one)
+ *   cur/<taskId>     the latest entry the spooler has taken in
+ *   bad/<taskId>.<unique>  an entry that could not be read, kept for a person
  *
- * The spooler takes new/<taskId> away by rename(2); everything else under
- * spool_dir belongs to it.
+ * The responder writes only tmp/, new/ and old/; everything else under
+ * spool_dir belongs to the spooler.
  *
  * Durability (DESIGN promises 1 and 2): the entry is written to an unnamed
  * O_TMPFILE file in new/ (or, where the file system has none, an O_EXCL
@@ -25,12 +29,24 @@
  * on the entry; a different body replaces it and the old one moves to old/.
  * Creation uses link(2), which fails rather than overwrites, so two writers
  * of one task never lose each other's entry.
+ *
+ * Taking (the spooler's half), the Maildir way: spool_take() first renames
+ * new/<taskId> to taking/<taskId>, then reads what it renamed.  A callback
+ * stored while the spooler works on the entry therefore lands in a fresh
+ * new/<taskId> and is taken by the next spool_take(); it can never be moved
+ * away unread.  Once the task's state records the entry, spool_take_done()
+ * moves it to cur/.  A crash in between leaves taking/<taskId>, which the
+ * next spool_take() returns before looking at new/ again, so a sweep
+ * killed at any instant loses nothing.  Callers serialise takes of one
+ * task (the spooler's claim).
  */
 #ifndef VEO_SPOOL_H
 #define VEO_SPOOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "entry.h"
 
 enum spool_status {
 	SPOOL_STORED,		/* a new entry */
@@ -63,6 +79,41 @@ struct spool_opts {
 enum spool_status spool_store(const char *spool_dir, const struct spool_item *it,
     const struct spool_opts *opts, char *err, size_t errlen);
 
+/* ---- the spooler's half ---- */
+
+enum spool_take_result {
+	SPOOL_TAKEN,		/* e holds the entry, now in taking/ */
+	SPOOL_NONE,		/* nothing waiting for this task */
+	SPOOL_DAMAGED,		/* in taking/ but unreadable (err says why) */
+	SPOOL_TAKE_ERROR,	/* could not take it (err says why) */
+};
+
+struct spool_entry {
+	char *data;			/* owned: the whole file */
+	size_t len;
+	struct entry_meta meta;
+	const char *body;		/* into data: meta.body_length bytes */
+};
+
+/*
+ * Takes the waiting entry of task_id (see "Taking" above) into e, which
+ * the caller frees with spool_entry_free() whatever the result.  After
+ * SPOOL_TAKEN or SPOOL_DAMAGED the entry sits in taking/ until the caller
+ * calls spool_take_done() or spool_take_refuse().
+ */
+enum spool_take_result spool_take(const char *spool_dir, const char *task_id,
+    struct spool_entry *e, char *err, size_t errlen);
+
+/* The entry in taking/ is recorded: moves it to cur/.  0, or -1 with err. */
+int spool_take_done(const char *spool_dir, const char *task_id, bool sync,
+    char *err, size_t errlen);
+
+/* The entry in taking/ cannot be used: moves it to bad/.  0, or -1 with err. */
+int spool_take_refuse(const char *spool_dir, const char *task_id, char *err,
+    size_t errlen);
+
+void spool_entry_free(struct spool_entry *e);
+
 /*
  * Health of the spool: 0 when it can take writes (directories present and
  * writable, min_free available), -1 with a reason in err otherwise.  Counts
@@ -73,8 +124,8 @@ int spool_health(const char *spool_dir, long long min_free, long *pending,
 
 /*
  * Checks that spool_dir exists and creates the subdirectories its user
- * needs: tmp/, new/ and old/ for the responder; also cur/, state/, claim/
- * and bad/ for the spooler.  0, or -1 with a reason in err.
+ * needs: tmp/, new/ and old/ for the responder; also taking/, cur/, state/,
+ * claim/ and bad/ for the spooler.  0, or -1 with a reason in err.
  */
 int spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen);
 

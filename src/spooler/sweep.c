@@ -21,6 +21,8 @@
 #include "task.h"
 
 #define TMP_MAX_AGE 86400
+/* Entries of one task taken in a row: a sender storing faster waits a sweep. */
+#define TAKE_ROUNDS 8
 
 struct sweep {
 	const struct settings *s;
@@ -105,18 +107,6 @@ fail_task(struct task *t, const char *advice, const char *error)
 
 /* ---- 1. taking in new callbacks ---- */
 
-static void
-quarantine(struct sweep *w, const char *task_id, const char *path, const char *why)
-{
-	char bad[PATH_MAX], name[TASKID_MAX + 140], uniq[128];
-
-	unique_name(uniq, sizeof uniq);
-	snprintf(name, sizeof name, "%s.%s", task_id, uniq);
-	if (spool_path(bad, sizeof bad, w->s->spool_dir, "bad", name) == 0)
-		rename(path, bad);
-	problem(w, task_id, "damaged spool entry moved to bad/", why);
-}
-
 /*
  * A different callback for a task that already had files: keep what was
  * fetched for an unchanged URL, and give a changed URL a new file name so
@@ -164,59 +154,97 @@ adopt_callback(struct sweep *w, struct task *t, bool had_state,
 	*t = fresh;
 }
 
-static void
-take_in_claimed(struct sweep *w, const char *task_id)
+/*
+ * Records one taken entry in the task's state.  Returns 0 once the state
+ * holds it (the caller may then retire the entry), -1 otherwise.
+ */
+static int
+adopt_entry(struct sweep *w, const char *task_id, const struct spool_entry *e,
+    const struct callback *cb)
 {
-	char path[PATH_MAX], cur[PATH_MAX], err[256];
-	char *data = NULL;
-	size_t len;
-	const char *body;
-	struct entry_meta m;
-	struct callback cb;
+	char err[256];
 	struct task t;
 	bool had_state, same;
+	int rc;
 
-	if (spool_path(path, sizeof path, w->s->spool_dir, "new", task_id) < 0 ||
-	    spool_path(cur, sizeof cur, w->s->spool_dir, "cur", task_id) < 0)
-		return;
-	if (read_file_bounded(path, ENTRY_MAX, &data, &len) < 0) {
-		if (errno != ENOENT)
-			problem(w, task_id, "cannot read spool entry", strerror(errno));
-		return;
-	}
-	if (entry_parse(data, len, &m, &body, err, sizeof err) < 0 ||
-	    callback_parse((const unsigned char *)body, m.body_length, &cb, err, sizeof err) < 0) {
-		quarantine(w, task_id, path, err);
-		free(data);
-		return;
-	}
 	had_state = task_load(w->s->spool_dir, task_id, &t, err, sizeof err) == 0;
 	if (!had_state && errno != ENOENT)
 		problem(w, task_id, "state file unreadable, starting over", err);
-	same = had_state && strcmp(t.callback_sha256, m.body_sha256) == 0;
+	same = had_state && strcmp(t.callback_sha256, e->meta.body_sha256) == 0;
 	if (same) {
 		/* Promise 4: the same callback again changes nothing but a count. */
-		t.duplicates += m.duplicates + 1;
+		t.duplicates += e->meta.duplicates + 1;
 		w->st->duplicates++;
 		verbose(w, task_id, "duplicate callback, nothing to do", NULL);
 	} else {
-		adopt_callback(w, &t, had_state, &cb, &m);
+		adopt_callback(w, &t, had_state, cb, &e->meta);
 		w->st->taken_in++;
 		verbose(w, task_id, "taken in", NULL);
 	}
-	/* State first: a crash before the rename only re-reads the same entry. */
-	if (commit(w, &t, !same && t.state == TASK_FAILED) == 0 && rename(path, cur) < 0)
-		problem(w, task_id, "cannot move entry to cur/", strerror(errno));
+	rc = commit(w, &t, !same && t.state == TASK_FAILED);
 	task_free(&t);
-	callback_free(&cb);
-	free(data);
+	return rc;
 }
 
+/*
+ * Takes the task's waiting entries one by one (spool.h, "Taking"): one
+ * left in taking/ by a crash, then new/, then any stored meanwhile.
+ */
+/*
+ * Takes one entry of task_id into its state.  Returns the take's result;
+ * an entry that cannot be parsed goes to bad/.
+ */
+static enum spool_take_result
+take_one(struct sweep *w, const char *task_id)
+{
+	char err[256];
+	struct spool_entry e;
+	struct callback cb = { 0 };
+	enum spool_take_result r = spool_take(w->s->spool_dir, task_id, &e, err, sizeof err);
+
+	if (r == SPOOL_TAKEN && callback_parse((const unsigned char *)e.body,
+	    e.meta.body_length, &cb, err, sizeof err) < 0)
+		r = SPOOL_DAMAGED;
+	if (r == SPOOL_TAKEN && adopt_entry(w, task_id, &e, &cb) < 0)
+		r = SPOOL_TAKE_ERROR;	/* stays in taking/ for the next sweep */
+	else if (r == SPOOL_TAKEN &&
+	    spool_take_done(w->s->spool_dir, task_id, w->s->sync, err, sizeof err) < 0) {
+		problem(w, task_id, "cannot move entry to cur/", err);
+		r = SPOOL_TAKE_ERROR;
+	}
+	if (r == SPOOL_DAMAGED) {
+		problem(w, task_id, "damaged spool entry moved to bad/", err);
+		if (spool_take_refuse(w->s->spool_dir, task_id, err, sizeof err) < 0)
+			problem(w, task_id, "cannot move damaged entry", err);
+	}
+	if (r == SPOOL_TAKE_ERROR)
+		problem(w, task_id, "cannot take spool entry", err);
+	callback_free(&cb);
+	spool_entry_free(&e);
+	return r;
+}
+
+/*
+ * Takes the task's waiting entries in order (spool.h, "Taking"): one left
+ * in taking/ by a crash, then new/, then any stored meanwhile.
+ */
 static void
-take_in(struct sweep *w)
+take_in_claimed(struct sweep *w, const char *task_id)
+{
+	for (int round = 0; round < TAKE_ROUNDS; round++) {
+		enum spool_take_result r = take_one(w, task_id);
+
+		if (r == SPOOL_NONE || r == SPOOL_TAKE_ERROR)
+			break;
+	}
+}
+
+/* The taskIds with an entry waiting: in taking/ (a crash's) and in new/. */
+static void
+take_in_dir(struct sweep *w, const char *sub)
 {
 	size_t n;
-	char **names = spool_list(w->s->spool_dir, "new", &n);
+	char **names = spool_list(w->s->spool_dir, sub, &n);
 	char err[256];
 
 	for (size_t i = 0; i < n; i++) {
@@ -230,6 +258,13 @@ take_in(struct sweep *w)
 		claim_release(w->s->spool_dir, names[i]);
 	}
 	spool_list_free(names, n);
+}
+
+static void
+take_in(struct sweep *w)
+{
+	take_in_dir(w, "taking");
+	take_in_dir(w, "new");
 }
 
 /* ---- 2. downloading ---- */
