@@ -11,8 +11,10 @@
 /* Where a value sits in the callback, as far as this module cares. */
 enum role {
 	R_OTHER,	/* ignored, but still depth-checked */
-	R_TOP, R_DATA, R_INFO,
-	R_CODE, R_MSG, R_DATA_OBJ, R_TASKID, R_TASK_ID, R_INFO_OBJ, R_FALLBACK,
+	/* the objects that hold the fields below */
+	R_IN_TOP, R_IN_DATA, R_IN_INFO,
+	/* the values: the top-level object, then the fields */
+	R_TOP, R_CODE, R_MSG, R_DATA, R_TASKID, R_TASK_ID, R_INFO, R_FALLBACK,
 	R_RESULT_URLS, R_ORIGIN_URLS, R_RESOLUTION,
 	R_URL		/* an element of a URL array */
 };
@@ -26,23 +28,27 @@ struct field {
 
 #define URLS "an array of URL strings"
 /* The declared table of keys this module reads, by parent object. */
-static const struct field fields[] = {
-	{ R_TOP,  R_CODE,        "code",         "code",                 "an integer", false },
-	{ R_TOP,  R_MSG,         "msg",          "msg",                  "a string",   false },
-	{ R_TOP,  R_DATA_OBJ,    "data",         "data",                 "an object",  false },
-	{ R_DATA, R_TASKID,      "taskId",       "data.taskId",          "a string",   false },
-	{ R_DATA, R_TASK_ID,     "task_id",      "data.task_id",         "a string",   false },
-	{ R_DATA, R_INFO_OBJ,    "info",         "data.info",            "an object",  true },
-	{ R_DATA, R_FALLBACK,    "fallbackFlag", "data.fallbackFlag",    "a boolean",  true },
-	{ R_INFO, R_RESULT_URLS, "resultUrls",   "data.info.resultUrls", URLS,         true },
-	{ R_INFO, R_ORIGIN_URLS, "originUrls",   "data.info.originUrls", URLS,         true },
-	{ R_INFO, R_RESOLUTION,  "resolution",   "data.info.resolution", "a string",   true },
+enum field_id {
+	F_CODE, F_MSG, F_DATA, F_TASKID, F_TASK_ID, F_INFO, F_FALLBACK,
+	F_RESULT_URLS, F_ORIGIN_URLS, F_RESOLUTION,
+	NFIELDS
+};
+static const struct field fields[NFIELDS] = {
+	[F_CODE]        = { R_IN_TOP,  R_CODE,        "code",         "code",                 "an integer", false },
+	[F_MSG]         = { R_IN_TOP,  R_MSG,         "msg",          "msg",                  "a string",   false },
+	[F_DATA]        = { R_IN_TOP,  R_DATA,        "data",         "data",                 "an object",  false },
+	[F_TASKID]      = { R_IN_DATA, R_TASKID,      "taskId",       "data.taskId",          "a string",   false },
+	[F_TASK_ID]     = { R_IN_DATA, R_TASK_ID,     "task_id",      "data.task_id",         "a string",   false },
+	[F_INFO]        = { R_IN_DATA, R_INFO,        "info",         "data.info",            "an object",  true },
+	[F_FALLBACK]    = { R_IN_DATA, R_FALLBACK,    "fallbackFlag", "data.fallbackFlag",    "a boolean",  true },
+	[F_RESULT_URLS] = { R_IN_INFO, R_RESULT_URLS, "resultUrls",   "data.info.resultUrls", URLS,         true },
+	[F_ORIGIN_URLS] = { R_IN_INFO, R_ORIGIN_URLS, "originUrls",   "data.info.originUrls", URLS,         true },
+	[F_RESOLUTION]  = { R_IN_INFO, R_RESOLUTION,  "resolution",   "data.info.resolution", "a string",   true },
 };
 #undef URLS
-#define NFIELDS (sizeof fields / sizeof fields[0])
 
 struct frame {
-	enum role container;	/* R_TOP, R_DATA, R_INFO, a URL list, or R_OTHER */
+	enum role container;	/* R_IN_TOP, R_IN_DATA, R_IN_INFO, a URL list, or R_OTHER */
 	bool is_map;
 	const struct field *key;	/* the pending key inside a map */
 };
@@ -61,10 +67,10 @@ struct parser {
 	const char *urls_path;
 };
 
-static int fail(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int parse_error(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
-fail(struct parser *p, const char *fmt, ...)
+parse_error(struct parser *p, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -168,12 +174,12 @@ static int
 wrong_type(struct parser *p, enum role r, const struct field *fd)
 {
 	if (r == R_TOP)
-		return fail(p, "%s", "top level must be an object");
+		return parse_error(p, "%s", "top level must be an object");
 	if (r == R_URL)
-		return fail(p, "%s: entries must be strings", p->urls_path);
+		return parse_error(p, "%s: entries must be strings", p->urls_path);
 	if (fd == NULL)
 		return 1;
-	return fail(p, "%s must be %s", fd->path, fd->want);
+	return parse_error(p, "%s must be %s", fd->path, fd->want);
 }
 
 static int
@@ -183,14 +189,14 @@ add_url(struct parser *p, const unsigned char *s, size_t len)
 	char **nv;
 
 	if (!url_valid((const char *)s, len))
-		return fail(p, "%s: every entry must be an http(s) URL", p->urls_path);
+		return parse_error(p, "%s: every entry must be an http(s) URL", p->urls_path);
 	if (l->n >= CALLBACK_MAX_URLS)
-		return fail(p, "%s: too many URLs", p->urls_path);
+		return parse_error(p, "%s: too many URLs", p->urls_path);
 	if ((nv = realloc(l->v, (l->n + 1) * sizeof *nv)) == NULL)
-		return fail(p, "%s", "out of memory");
+		return parse_error(p, "%s", "out of memory");
 	l->v = nv;
 	if ((l->v[l->n] = strndup((const char *)s, len)) == NULL)
-		return fail(p, "%s", "out of memory");
+		return parse_error(p, "%s", "out of memory");
 	l->n++;
 	return 1;
 }
@@ -199,7 +205,7 @@ static int
 push(struct parser *p, bool is_map, enum role container)
 {
 	if (p->depth >= CALLBACK_MAX_DEPTH)
-		return fail(p, "nesting deeper than %s levels", "32");
+		return parse_error(p, "nesting deeper than %s levels", "32");
 	p->stack[p->depth++] = (struct frame){ container, is_map, NULL };
 	return 1;
 }
@@ -209,7 +215,7 @@ static int
 check_start(struct parser *p)
 {
 	if (p->depth == 0 && p->started)
-		return fail(p, "%s", "trailing data after the top-level object");
+		return parse_error(p, "%s", "trailing data after the top-level object");
 	p->started = true;
 	return 1;
 }
@@ -292,21 +298,21 @@ on_string(void *ctx, const unsigned char *s, size_t len)
 	 * UTF-8: refused in the strings we keep, ignored in fields we ignore.
 	 */
 	if (r != R_OTHER && utf8_check(s, len) < len)
-		return fail(p, "%s: escapes decode to invalid UTF-8",
+		return parse_error(p, "%s: escapes decode to invalid UTF-8",
 		    fd ? fd->path : r == R_URL ? p->urls_path : "a string");
 	switch (r) {
 	case R_MSG:
 		/* A \u0000 inside ends the copy here; the stored body keeps all. */
 		if ((cb->msg = strndup((const char *)s, len)) == NULL)
-			return fail(p, "%s", "out of memory");
+			return parse_error(p, "%s", "out of memory");
 		return 1;
 	case R_RESOLUTION:
 		if ((cb->resolution = strndup((const char *)s, len)) == NULL)
-			return fail(p, "%s", "out of memory");
+			return parse_error(p, "%s", "out of memory");
 		return 1;
 	case R_TASKID: case R_TASK_ID:
 		if (!taskid_valid((const char *)s, len))
-			return fail(p, "%s must be " TASKID_RULE, fd->path);
+			return parse_error(p, "%s must be " TASKID_RULE, fd->path);
 		memcpy(r == R_TASKID ? cb->task_id : p->task_id2, s, len);
 		(r == R_TASKID ? cb->task_id : p->task_id2)[len] = '\0';
 		return 1;
@@ -333,9 +339,9 @@ on_start_map(void *ctx)
 	if (!begin_value(p, &r, &fd))
 		return 0;
 	switch (r) {
-	case R_TOP: return push(p, true, R_TOP);
-	case R_DATA_OBJ: return push(p, true, R_DATA);
-	case R_INFO_OBJ: return push(p, true, R_INFO);
+	case R_TOP: return push(p, true, R_IN_TOP);
+	case R_DATA: return push(p, true, R_IN_DATA);
+	case R_INFO: return push(p, true, R_IN_INFO);
 	case R_OTHER: return push(p, true, R_OTHER);
 	default: return wrong_type(p, r, fd);
 	}
@@ -353,7 +359,7 @@ on_map_key(void *ctx, const unsigned char *key, size_t len)
 		    memcmp(fields[i].key, key, len) != 0)
 			continue;
 		if (p->seen[i])
-			return fail(p, "duplicate key %s", fields[i].path);
+			return parse_error(p, "duplicate key %s", fields[i].path);
 		p->seen[i] = true;
 		f->key = &fields[i];
 		break;
@@ -461,20 +467,20 @@ check_required(struct parser *p)
 {
 	struct callback *cb = p->cb;
 
-	if (!p->seen[0])
-		return fail(p, "%s", "code is missing");
-	if (!p->seen[1])
-		return fail(p, "%s", "msg is missing");
-	if (!p->seen[2])
-		return fail(p, "%s", "data is missing");
-	if (!p->seen[3] && !p->seen[4])
-		return fail(p, "%s", "data.taskId is missing");
-	if (!p->seen[3])
+	if (!p->seen[F_CODE])
+		return parse_error(p, "%s", "code is missing");
+	if (!p->seen[F_MSG])
+		return parse_error(p, "%s", "msg is missing");
+	if (!p->seen[F_DATA])
+		return parse_error(p, "%s", "data is missing");
+	if (!p->seen[F_TASKID] && !p->seen[F_TASK_ID])
+		return parse_error(p, "%s", "data.taskId is missing");
+	if (!p->seen[F_TASKID])
 		memcpy(cb->task_id, p->task_id2, sizeof cb->task_id);
-	else if (p->seen[4] && strcmp(cb->task_id, p->task_id2) != 0)
-		return fail(p, "%s", "data.taskId and data.task_id differ");
+	else if (p->seen[F_TASK_ID] && strcmp(cb->task_id, p->task_id2) != 0)
+		return parse_error(p, "%s", "data.taskId and data.task_id differ");
 	if (cb->code == 200 && cb->result_urls.n == 0)
-		return fail(p, "%s", "code 200 needs at least one URL in data.info.resultUrls");
+		return parse_error(p, "%s", "code 200 needs at least one URL in data.info.resultUrls");
 	return 1;
 }
 

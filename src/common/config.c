@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "bounds.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -31,7 +33,7 @@ static const struct key_def keys[K_COUNT] = {
 	[K_HMAC_KEY_PREVIOUS]= { "hmac_key_previous", T_STRING, NULL, S(hmac_key_previous), 0, 0, true },
 	[K_HMAC_TOLERANCE]   = { "hmac_tolerance", T_INT, "300", S(hmac_tolerance), 1, 86400, false },
 	[K_ALLOW_FROM]       = { "allow_from", T_STRING, NULL, S(allow_from), 0, 0, false },
-	[K_MAX_BODY]         = { "max_body", T_SIZE, "64K", S(max_body), 256, 16 << 20, false },
+	[K_MAX_BODY]         = { "max_body", T_SIZE, "64K", S(max_body), 256, CALLBACK_BODY_MAX, false },
 	[K_SYNC]             = { "sync", T_BOOL, "yes", S(sync), 0, 0, false },
 	[K_MIN_FREE]         = { "min_free", T_SIZE, "8M", S(min_free), 0, LLONG_MAX, false },
 	[K_RETRY_AFTER]      = { "retry_after", T_INT, "30", S(retry_after), 1, 3600, false },

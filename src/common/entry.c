@@ -50,6 +50,15 @@ copy_field(char *dst, size_t dstlen, const char *v, size_t vlen)
 }
 
 /* Applies one "name: value" header line to m. */
+/* The header lines an entry must have, as bits of a reader's "have" mask. */
+enum required_line {
+	HAVE_TASK_ID = 1 << 0,
+	HAVE_SHA256 = 1 << 1,
+	HAVE_CODE = 1 << 2,
+	HAVE_LENGTH = 1 << 3,
+	HAVE_ALL = HAVE_TASK_ID | HAVE_SHA256 | HAVE_CODE | HAVE_LENGTH,
+};
+
 static int
 header_line(struct entry_meta *m, const char *line, size_t len, unsigned *have)
 {
@@ -65,7 +74,7 @@ header_line(struct entry_meta *m, const char *line, size_t len, unsigned *have)
 	vlen = len - nlen - 2;
 #define IS(name) (nlen == sizeof(name) - 1 && memcmp(line, name, nlen) == 0)
 	if (IS("task-id")) {
-		*have |= 1;
+		*have |= HAVE_TASK_ID;
 		return copy_field(m->task_id, sizeof m->task_id, v, vlen) < 0 ||
 		    !taskid_valid(m->task_id, vlen) ? -1 : 0;
 	}
@@ -80,18 +89,18 @@ header_line(struct entry_meta *m, const char *line, size_t len, unsigned *have)
 		return 0;
 	}
 	if (IS("body-sha256")) {
-		*have |= 2;
+		*have |= HAVE_SHA256;
 		return vlen == SHA256_HEX_LEN ?
 		    copy_field(m->body_sha256, sizeof m->body_sha256, v, vlen) : -1;
 	}
 	if (copy_field(num, sizeof num, v, vlen) < 0)
 		return IS("code") || IS("duplicates") || IS("body-length") ? -1 : 0;
 	if (IS("code"))
-		return *have |= 4, sscanf(num, "%lld", &m->code) == 1 ? 0 : -1;
+		return *have |= HAVE_CODE, sscanf(num, "%lld", &m->code) == 1 ? 0 : -1;
 	if (IS("duplicates"))
 		return sscanf(num, "%lu", &m->duplicates) == 1 ? 0 : -1;
 	if (IS("body-length"))
-		return *have |= 8, sscanf(num, "%zu", &m->body_length) == 1 ? 0 : -1;
+		return *have |= HAVE_LENGTH, sscanf(num, "%zu", &m->body_length) == 1 ? 0 : -1;
 #undef IS
 	return 0;	/* unknown lines are for newer readers */
 }
@@ -128,7 +137,7 @@ entry_parse(const char *data, size_t len, struct entry_meta *m,
 		}
 		p = nl + 1;
 	}
-	if (have != 15) {
+	if (have != HAVE_ALL) {
 		snprintf(err, errlen, "header incomplete");
 		return -1;
 	}

@@ -28,13 +28,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "taskid.h"
+#include "bounds.h"
 #include "digest.h"
+#include "taskid.h"
 
 #define ENTRY_MAGIC "VEO-CALLBACK-ENTRY 1"
 #define ENTRY_HEADER_MAX 1024
 /* The largest entry a reader accepts: a header and the largest max_body. */
-#define ENTRY_MAX (ENTRY_HEADER_MAX + (16 << 20))
+#define ENTRY_MAX (ENTRY_HEADER_MAX + CALLBACK_BODY_MAX)
 
 struct entry_meta {
 	char task_id[TASKID_MAX + 1];

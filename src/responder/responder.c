@@ -291,7 +291,10 @@ check_signature(struct req *r, struct outcome *o)
 static int
 store(struct req *r, struct outcome *o)
 {
-	static const char *words[] = { "stored", "duplicate", "replaced", "full", "error" };
+	static const char *const words[] = {
+		[SPOOL_STORED] = "stored", [SPOOL_DUPLICATE] = "duplicate",
+		[SPOOL_REPLACED] = "replaced", [SPOOL_FULL] = "full", [SPOOL_ERROR] = "error",
+	};
 	struct spool_item it = {
 		.task_id = r->cb.task_id, .code = r->cb.code,
 		.body = r->body, .body_len = r->body_len,
@@ -321,13 +324,16 @@ req_param(void *ctx, const char *name)
 	return io->param(io->ctx, name);
 }
 
-/* Runs the checks in order; the first that fails decides the reply. */
+/*
+ * Runs the checks in order; the first that fails decides the reply.  A
+ * request that passes them all is stored.
+ */
 static void
 run_checks(struct req *r, struct outcome *o)
 {
 	static int (*const checks[])(struct req *, struct outcome *) = {
 		check_method, check_address, check_token, check_length, check_type,
-		read_body, check_payload, check_signature, store,
+		read_body, check_payload, check_signature,
 	};
 	const char *method = param(r, "REQUEST_METHOD");
 
@@ -339,6 +345,7 @@ run_checks(struct req *r, struct outcome *o)
 	for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
 		if (checks[i](r, o) < 0)
 			return;
+	(void)store(r, o);
 }
 
 static void

@@ -24,12 +24,8 @@
 #include <time.h>
 
 #include "digest.h"
+#include "media.h"
 
-enum media_kind {
-	MEDIA_VIDEO,		/* mp4/mov (ISO BMFF "ftyp" etc.), webm/mkv (EBML) */
-	MEDIA_IMAGE,		/* jpeg, png, gif, webp */
-	MEDIA_ANY,		/* no sniffing */
-};
 
 enum fetch_result {
 	FETCH_OK,

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "fetch.h"
+#include "media.h"
 
 /* Bytes needed for a verdict (fewer are judged as they are: a short file). */
 #define SNIFF_LEN 16

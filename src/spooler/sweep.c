@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "advice.h"
 #include "callback.h"
 #include "claim.h"
 #include "entry.h"
@@ -406,37 +407,57 @@ touch_claims(void *arg)
 		claim_touch(w->s->spool_dir, b->tasks[i].task_id);
 }
 
-static const char *expired_advice =
-    "the provider no longer serves this file (results are kept 14 days): get fresh URLs "
-    "with GET /api/v1/veo/record-info?taskId=..., or submit the task again";
+/* The worst outcome among a task's transfers: fail beats expired beats retry. */
+struct outcome {
+	const struct fetch_job *job;
+	struct transfer_policy policy;
+};
+
+static void
+worse(struct outcome *o, const struct fetch_job *j, struct transfer_policy p)
+{
+	static const int rank[] = {
+		[VERDICT_DONE] = 0, [VERDICT_NOT_RUN] = 0, [VERDICT_RETRY] = 1,
+		[VERDICT_FORBIDDEN] = 2, [VERDICT_EXPIRED] = 3, [VERDICT_FAIL] = 3,
+	};
+
+	if (o->job == NULL || rank[p.verdict] > rank[o->policy.verdict]) {
+		o->job = j;
+		o->policy = p;
+	}
+}
+
+/* Records the whole files of t's jobs; returns the worst outcome of the rest. */
+static struct outcome
+collect(struct task *t, struct batch *b)
+{
+	struct outcome o = { NULL, { VERDICT_NOT_RUN, "" } };
+
+	for (size_t i = 0; i < b->njobs; i++) {
+		const struct fetch_job *j = &b->jobs[i];
+		struct task_file *f = j->user;
+		struct transfer_policy p = advice_for_transfer(j->result, j->http_code);
+
+		if (f < t->files || f >= t->files + t->nfiles)
+			continue;
+		if (p.verdict == VERDICT_DONE) {
+			f->done = true;
+			f->bytes = j->bytes;
+			memcpy(f->sha256, j->sha256, sizeof f->sha256);
+		} else if (p.verdict != VERDICT_NOT_RUN) {
+			worse(&o, j, p);
+		}
+	}
+	return o;
+}
 
 /* What the jobs of t came to, and the task's next state. */
 static void
 decide(struct sweep *w, struct task *t, struct batch *b)
 {
-	const struct fetch_job *permanent = NULL, *transient = NULL, *forbidden = NULL;
+	struct outcome o = collect(t, b);
 	bool all_done = true;
 
-	for (size_t i = 0; i < b->njobs; i++) {
-		const struct fetch_job *j = &b->jobs[i];
-		struct task_file *f = j->user;
-
-		if (f < t->files || f >= t->files + t->nfiles)
-			continue;
-		if (j->result == FETCH_OK) {
-			f->done = true;
-			f->bytes = j->bytes;
-			memcpy(f->sha256, j->sha256, sizeof f->sha256);
-		} else if (j->result == FETCH_HTTP && (j->http_code == 404 || j->http_code == 410)) {
-			permanent = j;
-		} else if (j->result == FETCH_HTTP && j->http_code == 403) {
-			forbidden = j;
-		} else if (j->result == FETCH_BLOCKED || j->result == FETCH_TOO_BIG) {
-			permanent = j;
-		} else if (j->result != FETCH_NOT_RUN) {
-			transient = j;
-		}
-	}
 	for (size_t i = 0; i < t->nfiles; i++)
 		all_done &= t->files[i].done;
 	if (all_done) {
@@ -445,35 +466,34 @@ decide(struct sweep *w, struct task *t, struct batch *b)
 		task_set(&t->advice, "%s", "");
 		return;
 	}
-	if (permanent != NULL) {
-		bool expired = permanent->result == FETCH_HTTP;
-
-		fail_task(t, expired ? expired_advice : permanent->result == FETCH_BLOCKED ?
-		    "the URL was refused by the download policy (https_only, allow_hosts, public "
-		    "addresses only): if this host is trusted, adjust the configuration, then run "
-		    "veo-spooler retry with the task id" :
-		    "the file is larger than max_file_size: raise it if this is expected, then run "
-		    "veo-spooler retry with the task id", permanent->error);
-		return;
-	}
-	if (forbidden != NULL && ++t->forbidden >= 3) {
-		char why[300];
-
-		snprintf(why, sizeof why, "%s (3 times)", forbidden->error);
-		fail_task(t, expired_advice, why);
-		return;
-	}
-	if (forbidden == NULL && transient == NULL)
+	switch (o.policy.verdict) {
+	case VERDICT_DONE:
+	case VERDICT_NOT_RUN:
 		return;		/* nothing ran: no attempt counted */
+	case VERDICT_EXPIRED:
+	case VERDICT_FAIL:
+		fail_task(t, o.policy.advice, o.job->error);
+		return;
+	case VERDICT_FORBIDDEN:
+		if (++t->forbidden >= FORBIDDEN_MAX) {
+			char why[300];
+
+			snprintf(why, sizeof why, "%s (%d times)", o.job->error, FORBIDDEN_MAX);
+			fail_task(t, o.policy.advice, why);
+			return;
+		}
+		break;
+	case VERDICT_RETRY:
+		break;
+	}
 	t->attempts++;
-	task_set(&t->error, "%s", (transient ? transient : forbidden)->error);
+	task_set(&t->error, "%s", o.job->error);
 	if (t->attempts >= w->s->max_attempts) {
 		char why[400];
 
 		snprintf(why, sizeof why, "gave up after %ld attempts; last error: %s",
 		    t->attempts, t->error);
-		fail_task(t, "check that this machine can reach the file's host, then run "
-		    "veo-spooler retry with the task id", why);
+		fail_task(t, advice_gave_up, why);
 		return;
 	}
 	t->next_attempt = w->now + task_backoff(t->attempts, (unsigned)rand());
@@ -553,7 +573,7 @@ expire_old(struct sweep *w)
 			continue;
 		if (t.state == TASK_PENDING && w->now - t.first_seen > TASK_MAX_AGE &&
 		    claim_task(w->s->spool_dir, names[i], err, sizeof err) == CLAIM_OK) {
-			fail_task(&t, expired_advice, "not downloaded within 14 days");
+			fail_task(&t, advice_expired, "not downloaded within 14 days");
 			commit(w, &t, true);
 			claim_release(w->s->spool_dir, names[i]);
 		}

@@ -14,6 +14,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "advice.h"
 #include "fsutil.h"
 #include "spool.h"
 
@@ -61,36 +62,6 @@ task_free(struct task *t)
 	free(t->advice);
 	free(t->dir);
 	memset(t, 0, sizeof *t);
-}
-
-const char *
-task_advice(long long code, const char *msg)
-{
-	const char *m = msg ? msg : "";
-
-	switch (code) {
-	case 400:
-		if (strcasestr(m, "english"))
-			return "only English prompts are accepted: translate the prompt and submit a new task";
-		if (strcasestr(m, "polic") || strcasestr(m, "flagged"))
-			return "the prompt was flagged by the content policy: rephrase it and submit a new task";
-		if (strcasestr(m, "unsafe"))
-			return "the input image was judged unsafe: use another image and submit a new task";
-		if (strcasestr(m, "image") || strcasestr(m, "fetch"))
-			return "the input image could not be fetched: make its URL publicly reachable and submit a new task";
-		return "the request was refused (content policy, English-only prompts, or an image that "
-		    "could not be fetched or was unsafe): fix the input and submit a new task";
-	case 422:
-		return "rejected and no fallback channel was enabled: submit again with enableFallback "
-		    "set to true (16:9 only), or use another channel";
-	case 500:
-		return "internal error or timeout at the provider; this is transient: submit the task again later";
-	case 501:
-		return "video generation failed at the provider: submit the task again, perhaps with a changed prompt";
-	default:
-		return "unknown result code from the provider: check the task with "
-		    "GET /api/v1/veo/record-info?taskId=... and submit again if needed";
-	}
 }
 
 long long
@@ -175,7 +146,7 @@ task_init_from_callback(struct task *t, const struct callback *cb,
 	if (cb->code != 200) {
 		t->state = TASK_FAILED;
 		task_set(&t->error, "the provider reported code %lld", cb->code);
-		task_set(&t->advice, "%s", task_advice(cb->code, cb->msg));
+		task_set(&t->advice, "%s", advice_for_code(cb->code, cb->msg));
 	} else {
 		t->state = TASK_PENDING;
 		task_set(&t->advice, "%s", "");

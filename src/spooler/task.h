@@ -24,7 +24,7 @@
 #include "callback.h"
 #include "digest.h"
 #include "entry.h"
-#include "fetch.h"
+#include "media.h"
 
 #define TASK_MAX_FILES (2 * CALLBACK_MAX_URLS)
 #define TASK_MAX_AGE (14 * 86400)	/* the provider keeps results 14 days */
@@ -83,9 +83,6 @@ char *task_to_json(const struct task *t, enum task_state shown);
 
 /* Replaces *dst (owned) by a formatted copy. */
 void task_set(char **dst, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Advice for a failure code of the provider, picked with the help of msg. */
-const char *task_advice(long long code, const char *msg);
 
 /* Seconds to wait after the n-th failed attempt: 1 min doubling to 6 h, +-25 % jitter. */
 long long task_backoff(long attempts, unsigned random);

@@ -1,0 +1,225 @@
+#include "xfer.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "netguard.h"
+
+#ifndef VEO_VERSION
+#define VEO_VERSION "0"
+#endif
+
+#define SYSTEM_CAPATH	"/etc/ssl/certs"
+
+/* ---- callbacks ---- */
+
+/*
+ * Every connection, redirect hops included, passes here: refuse addresses
+ * that are not public before a socket exists, so nothing is ever sent.
+ */
+static curl_socket_t
+open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct xfer *x = arg;
+	const char *kind = netguard_addr_kind(&a->addr);
+	const void *in = NULL;
+
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKET_BAD;
+	if (a->family == AF_INET)
+		in = &((struct sockaddr_in *)(void *)&a->addr)->sin_addr;
+	else if (a->family == AF_INET6)
+		in = &((struct sockaddr_in6 *)(void *)&a->addr)->sin6_addr;
+	if (in != NULL && (kind == NULL || x->o->allow_private))
+		/* CLOEXEC: the spooler's hooks must not inherit connections. */
+		return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	snprintf(x->hop.refused_ip, sizeof x->hop.refused_ip, "?");
+	if (in != NULL)
+		inet_ntop(a->family, in, x->hop.refused_ip, sizeof x->hop.refused_ip);
+	x->hop.refused_kind = kind;
+	return CURL_SOCKET_BAD;
+}
+
+/* ---- one transfer ---- */
+
+/* Sets x->url to url (copied) and x->host for messages. */
+int
+xfer_set_url(struct xfer *x, const char *url)
+{
+	CURLU *u;
+	char *host = NULL, *copy;
+
+	if ((copy = strdup(url)) == NULL)
+		return -1;
+	free(x->url);
+	x->url = copy;
+	snprintf(x->host, sizeof x->host, "?");
+	if ((u = curl_url()) != NULL &&
+	    curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		log_escape(x->host, sizeof x->host, host, strlen(host));
+	curl_free(host);
+	curl_url_cleanup(u);
+	return curl_easy_setopt(x->easy, CURLOPT_URL, x->url) == CURLE_OK ? 0 : -1;
+}
+
+/*
+ * Asks for the rest of an existing .part, when its validator is known:
+ * "Range: bytes=N-" and If-Range (a strong ETag, else Last-Modified), so
+ * that a changed file comes back whole (200) instead of spliced.
+ */
+static int
+set_range(struct xfer *x)
+{
+	char range[32], hdr[300];
+	struct stat st;
+
+	x->ranged = false;
+	x->offset = 0;
+	if (stat(x->part, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+	    partinfo_load(x->info, &x->pi) < 0 || !partinfo_usable(&x->pi) ||
+	    (x->pi.total >= 0 && st.st_size >= x->pi.total))
+		return 0;	/* nothing worth resuming: a 200 truncates */
+	x->offset = st.st_size;
+	snprintf(range, sizeof range, "%lld-", (long long)st.st_size);
+	if (partinfo_strong_etag(x->pi.etag))
+		snprintf(hdr, sizeof hdr, "If-Range: %s", x->pi.etag);
+	else if (x->pi.lastmod[0] != '\0')
+		snprintf(hdr, sizeof hdr, "If-Range: %s", x->pi.lastmod);
+	else
+		hdr[0] = '\0';	/* size alone: checked against Content-Range */
+	if (hdr[0] != '\0' && (x->hdrs = curl_slist_append(NULL, hdr)) == NULL)
+		return -1;
+	if (curl_easy_setopt(x->easy, CURLOPT_RANGE, range) != CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs) != CURLE_OK)
+		return -1;
+	x->ranged = true;
+	return 0;
+}
+
+void
+xfer_clear_range(struct xfer *x)
+{
+	curl_easy_setopt(x->easy, CURLOPT_RANGE, NULL);
+	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+	x->ranged = false;
+	x->offset = 0;
+	x->job->resumed = false;
+}
+
+#define SET(opt, val) do { \
+	if (curl_easy_setopt(e, opt, val) != CURLE_OK) \
+		return -1; \
+} while (0)
+
+/* The options every request of every hop carries: the safety rules. */
+static int
+setup_easy(struct xfer *x)
+{
+	const struct fetch_opts *o = x->o;
+	const char *protos = o->https_only ? "https" : "http,https";
+	CURL *e = x->easy;
+
+	SET(CURLOPT_PRIVATE, x);
+	SET(CURLOPT_PROTOCOLS_STR, protos);
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, protos);
+	SET(CURLOPT_FOLLOWLOCATION, 0L);	/* we follow, checking each hop */
+	SET(CURLOPT_PROXY, "");			/* never from the environment */
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, x);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (o->ca_file != NULL && o->ca_file[0] != '\0') {
+		/* OpenSSL loads both: the extra CA and the system's store. */
+		SET(CURLOPT_CAINFO, o->ca_file);
+		SET(CURLOPT_CAPATH, SYSTEM_CAPATH);
+	}
+	if (o->max_file_size > 0)
+		SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_file_size);
+	SET(CURLOPT_CONNECTTIMEOUT, o->connect_timeout > 0 ? o->connect_timeout : 30L);
+	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+	SET(CURLOPT_LOW_SPEED_TIME, xfer_stall_time(o));
+	SET(CURLOPT_FAILONERROR, 0L);		/* the status is read by us */
+	SET(CURLOPT_HEADERFUNCTION, xfer_on_header);
+	SET(CURLOPT_HEADERDATA, x);
+	SET(CURLOPT_WRITEFUNCTION, xfer_on_write);
+	SET(CURLOPT_WRITEDATA, x);
+	SET(CURLOPT_ERRORBUFFER, x->hop.errbuf);
+	SET(CURLOPT_BUFFERSIZE, XFER_BUFFER_SIZE);
+	SET(CURLOPT_USERAGENT, "veo-spooler/" VEO_VERSION);
+	if (x->pg != NULL) {
+		SET(CURLOPT_NOPROGRESS, 0L);
+		SET(CURLOPT_XFERINFOFUNCTION, xfer_on_progress);
+		SET(CURLOPT_XFERINFODATA, x);
+	}
+	return 0;
+}
+
+#undef SET
+
+void
+fetch_job_reset(struct fetch_job *job)
+{
+	job->result = FETCH_NOT_RUN;
+	job->http_code = 0;
+	job->bytes = 0;
+	job->bytes_this_run = 0;
+	job->resumed = false;
+	job->sha256[0] = '\0';
+	snprintf(job->error, sizeof job->error,
+	    "not started: the time limit of this run was reached");
+}
+
+void
+xfer_init(struct xfer *x, struct fetch_job *job, const struct fetch_opts *o,
+    struct progress *pg, size_t slot)
+{
+	const char *base;
+
+	memset(x, 0, sizeof *x);
+	x->job = job;
+	x->o = o;
+	x->pg = pg;
+	x->slot = slot;
+	x->hop.fd = -1;
+	x->hop.announced = -1;
+	job->error[0] = '\0';
+	base = job->dest != NULL ? strrchr(job->dest, '/') : NULL;
+	base = base != NULL ? base + 1 : job->dest != NULL ? job->dest : "?";
+	log_escape(x->name, sizeof x->name, base, strlen(base));
+}
+
+/* Prepares and adds x's first request; -1 when the job already ended. */
+int
+xfer_start(struct xfer *x, CURLM *multi)
+{
+	struct fetch_job *job = x->job;
+	char why[200];
+
+	if (netguard_url_check(job->url, x->o->https_only, x->o->allow_hosts,
+	    why, sizeof why) < 0) {
+		xfer_fail(x, FETCH_BLOCKED, "%s", why);
+		return -1;
+	}
+	if (job->dest == NULL ||
+	    (size_t)snprintf(x->part, sizeof x->part, "%s.part", job->dest) >= sizeof x->part ||
+	    (size_t)snprintf(x->info, sizeof x->info, "%s.part.info", job->dest) >= sizeof x->info) {
+		xfer_fail(x, FETCH_LOCAL, "destination path missing or too long");
+		return -1;
+	}
+	if ((x->easy = curl_easy_init()) == NULL || setup_easy(x) < 0 ||
+	    xfer_set_url(x, job->url) < 0 || set_range(x) < 0 ||
+	    curl_multi_add_handle(multi, x->easy) != CURLM_OK) {
+		xfer_fail(x, FETCH_LOCAL, "cannot set up libcurl (out of memory?)");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * partinfo: the resume sidecar of a download, "<dest>.part.info".
+ *
+ * It records the validator of the response whose bytes are in "<dest>.part"
+ * (strong ETag, Last-Modified, whole length), so that a later run resumes
+ * with a Range request only against the same version of the file:
+ *
+ *     veo-part 1
+ *     length 3000000          (-1 when unknown)
+ *     etag "abc"              (optional)
+ *     last-modified ...       (optional)
+ *     end
+ *
+ * The last line must be "end", so that a file cut short by a crash is not
+ * believed.  Values are printable ASCII (they go back into a request).
+ */
+#ifndef VEO_PARTINFO_H
+#define VEO_PARTINFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct partinfo {
+	char		etag[256];	/* "" when none */
+	char		lastmod[64];	/* "" when none */
+	long long	total;		/* -1 when unknown */
+};
+
+/* Reads path into pi; -1 when missing, incomplete or damaged. */
+int partinfo_load(const char *path, struct partinfo *pi);
+
+/*
+ * Writes pi to path durably (fsync'd), or removes path when pi holds
+ * nothing a resume could be checked against.  0, or -1 with errno.
+ */
+int partinfo_save(const char *path, const struct partinfo *pi);
+
+/* Can a later run resume against this validator? */
+bool partinfo_usable(const struct partinfo *pi);
+
+/* A strong ETag ("..."), as If-Range needs; W/ ones are weak. */
+bool partinfo_strong_etag(const char *etag);
+
+/* Copies a header value into dst, or "" when NULL, too long or unsafe. */
+void partinfo_copy_value(char *dst, size_t len, const char *src);
+
+#endif
