@@ -48,6 +48,7 @@ static const struct key_def keys[K_COUNT] = {
 	[K_KEEP_DAYS]        = { "keep_days", T_INT, "30", S(keep_days), 0, 36500, false },
 	[K_CONNECT_TIMEOUT]  = { "connect_timeout", T_INT, "15", S(connect_timeout), 1, 600, false },
 	[K_STALL_TIMEOUT]    = { "stall_timeout", T_INT, "60", S(stall_timeout), 1, 3600, false },
+	[K_MIN_SPEED]        = { "min_speed", T_SIZE, "1K", S(min_speed), 1, 1 << 30, false },
 	[K_MAX_TIME]         = { "max_time", T_INT, "50", S(max_time), 1, 86400, false },
 	[K_ON_DONE]          = { "on_done", T_STRING, NULL, S(on_done), 0, 0, false },
 	[K_ON_FAILED]        = { "on_failed", T_STRING, NULL, S(on_failed), 0, 0, false },

@@ -27,7 +27,7 @@ enum config_key {
 	K_MAX_BODY, K_SYNC, K_MIN_FREE, K_RETRY_AFTER,
 	K_PARALLEL, K_MAX_FILE_SIZE, K_ALLOW_HOSTS, K_ALLOW_PRIVATE, K_HTTPS_ONLY,
 	K_CA_FILE, K_DOWNLOAD_ORIGIN, K_MAX_ATTEMPTS, K_KEEP_DAYS,
-	K_CONNECT_TIMEOUT, K_STALL_TIMEOUT, K_MAX_TIME,
+	K_CONNECT_TIMEOUT, K_STALL_TIMEOUT, K_MIN_SPEED, K_MAX_TIME,
 	K_ON_DONE, K_ON_FAILED, K_HOOK_TIMEOUT,
 	K_COUNT
 };
@@ -57,7 +57,8 @@ struct settings {
 	long long max_attempts;
 	long long keep_days;
 	long long connect_timeout;	/* seconds */
-	long long stall_timeout;	/* seconds without progress */
+	long long stall_timeout;	/* seconds below min_speed before giving up */
+	long long min_speed;		/* bytes per second, averaged over stall_timeout */
 	long long max_time;		/* seconds a sweep may start transfers */
 	const char *on_done;		/* hook commands, run with execve */
 	const char *on_failed;

@@ -15,6 +15,10 @@ static const char advice_policy[] =
     "addresses only): if this host is trusted, adjust the configuration, then run "
     "veo-spooler retry with the task id";
 
+static const char advice_disk_full[] =
+    "the download disk is full: free space under download_dir; the download resumes "
+    "where it stopped and no attempt is counted";
+
 static const char advice_too_big[] =
     "the file is larger than max_file_size: raise it if this is expected, then run "
     "veo-spooler retry with the task id";
@@ -40,6 +44,8 @@ static const struct {
 	{ FETCH_SHORT,		0, 0,		{ VERDICT_RETRY, advice_gave_up } },
 	{ FETCH_BAD_CONTENT,	0, 0,		{ VERDICT_RETRY, advice_gave_up } },
 	{ FETCH_LOCAL,		0, 0,		{ VERDICT_RETRY, advice_gave_up } },
+	{ FETCH_STOPPED,	0, 0,		{ VERDICT_NOT_RUN, "" } },
+	{ FETCH_DISK_FULL,	0, 0,		{ VERDICT_WAIT, advice_disk_full } },
 };
 
 struct transfer_policy

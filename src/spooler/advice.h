@@ -13,6 +13,8 @@
 enum verdict {
 	VERDICT_DONE,		/* the file is whole */
 	VERDICT_NOT_RUN,	/* nothing happened: no attempt is counted */
+	VERDICT_WAIT,		/* the machine's problem (disk full): no attempt
+				 * counted, reported once a sweep */
 	VERDICT_RETRY,		/* transient: count an attempt, back off, try again */
 	VERDICT_FORBIDDEN,	/* 403: retried, but expired after FORBIDDEN_MAX of them */
 	VERDICT_EXPIRED,	/* the provider no longer serves it */

@@ -20,6 +20,8 @@ fetch_result_name(enum fetch_result r)
 	case FETCH_SHORT:	return "short";
 	case FETCH_BAD_CONTENT:	return "bad content";
 	case FETCH_LOCAL:	return "local error";
+	case FETCH_STOPPED:	return "stopped";
+	case FETCH_DISK_FULL:	return "disk full";
 	}
 	return "unknown";
 }

@@ -36,8 +36,12 @@ enum fetch_result {
 	FETCH_TOO_BIG,		/* more than max_file_size */
 	FETCH_SHORT,		/* fewer bytes than the server announced */
 	FETCH_BAD_CONTENT,	/* not the expected media */
-	FETCH_LOCAL,		/* local file system error (disk full, permissions) */
+	FETCH_LOCAL,		/* local file system error (permissions, ...) */
+	FETCH_STOPPED,		/* stopped at the deadline; .part kept for resume */
+	FETCH_DISK_FULL,	/* ENOSPC or EDQUOT writing; .part kept for resume */
 };
+
+struct fetch_job;
 
 struct fetch_opts {
 	long parallel;			/* transfers in flight (>= 1) */
@@ -48,14 +52,20 @@ struct fetch_opts {
 	const char *allow_hosts;	/* NULL: any host */
 	const char *ca_file;		/* extra CA bundle, added to the system's */
 	long connect_timeout;		/* seconds */
-	long stall_timeout;		/* seconds under 1 byte/s before giving up */
+	long stall_timeout;		/* seconds under min_speed before giving up */
+	long min_speed;			/* bytes per second; <= 0: 1 */
 	int max_redirects;		/* e.g. 5 */
-	time_t deadline;		/* start nothing after this; 0: no limit */
+	time_t deadline;		/* start nothing after this, and stop what
+					 * runs (FETCH_STOPPED); 0: no limit */
 	bool progress;			/* live per-file progress on stderr */
 	/* Called about once a second while transfers run (may be NULL):
 	 * the spooler refreshes its task claims from here. */
 	void (*tick)(void *arg);
 	void *tick_arg;
+	/* Called as soon as each job has ended, its out fields set (may be
+	 * NULL): the spooler records a task as soon as its own files are done. */
+	void (*job_done)(struct fetch_job *job, void *arg);
+	void *job_done_arg;
 };
 
 struct fetch_job {

@@ -417,7 +417,7 @@ static void
 worse(struct outcome *o, const struct fetch_job *j, struct transfer_policy p)
 {
 	static const int rank[] = {
-		[VERDICT_DONE] = 0, [VERDICT_NOT_RUN] = 0, [VERDICT_RETRY] = 1,
+		[VERDICT_DONE] = 0, [VERDICT_NOT_RUN] = 0, [VERDICT_WAIT] = 1, [VERDICT_RETRY] = 1,
 		[VERDICT_FORBIDDEN] = 2, [VERDICT_EXPIRED] = 3, [VERDICT_FAIL] = 3,
 	};
 
@@ -470,6 +470,10 @@ decide(struct sweep *w, struct task *t, struct batch *b)
 	case VERDICT_DONE:
 	case VERDICT_NOT_RUN:
 		return;		/* nothing ran: no attempt counted */
+	case VERDICT_WAIT:
+		task_set(&t->error, "%s", o.job->error);
+		task_set(&t->advice, "%s", o.policy.advice);
+		return;		/* the machine's problem, not the task's */
 	case VERDICT_EXPIRED:
 	case VERDICT_FAIL:
 		fail_task(t, o.policy.advice, o.job->error);
@@ -525,7 +529,8 @@ fetch_batch(struct sweep *w, struct batch *b)
 		.max_file_size = w->s->max_file_size, .https_only = w->s->https_only,
 		.allow_private = w->s->allow_private, .allow_hosts = w->s->allow_hosts,
 		.ca_file = w->s->ca_file, .connect_timeout = w->s->connect_timeout,
-		.stall_timeout = w->s->stall_timeout, .max_redirects = 5,
+		.stall_timeout = w->s->stall_timeout, .min_speed = w->s->min_speed,
+		.max_redirects = 5,
 		.deadline = w->deadline, .progress = w->o->progress,
 		.tick = touch_claims, .tick_arg = tick_arg,
 	};
