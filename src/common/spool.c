@@ -436,20 +436,20 @@ spool_list_free(char **names, size_t n)
 
 /* ---- the spooler's half: taking entries ---- */
 
-/* Reads and checks spool_dir/taking/<task_id> into e. */
-static enum spool_take_result
-read_taken(const char *path, struct spool_entry *e, char *err, size_t errlen)
+/* Reads and checks the entry at path into e. */
+static enum spool_read
+read_entry(const char *path, struct spool_entry *e, char *err, size_t errlen)
 {
 	if (read_file_bounded(path, ENTRY_MAX, &e->data, &e->len) < 0) {
 		snprintf(err, errlen, "read %s: %s", path, strerror(errno));
-		return errno == ENOENT ? SPOOL_NONE : SPOOL_TAKE_ERROR;
+		return errno == ENOENT ? SPOOL_READ_NONE : SPOOL_READ_ERROR;
 	}
 	if (entry_parse(e->data, e->len, &e->meta, &e->body, err, errlen) < 0)
-		return SPOOL_DAMAGED;
-	return SPOOL_TAKEN;
+		return SPOOL_READ_DAMAGED;
+	return SPOOL_READ_OK;
 }
 
-enum spool_take_result
+enum spool_read
 spool_take(const char *spool_dir, const char *task_id, struct spool_entry *e,
     char *err, size_t errlen)
 {
@@ -460,22 +460,37 @@ spool_take(const char *spool_dir, const char *task_id, struct spool_entry *e,
 	    spool_path(from, sizeof from, spool_dir, "new", task_id) < 0 ||
 	    spool_path(to, sizeof to, spool_dir, "taking", task_id) < 0) {
 		snprintf(err, errlen, "invalid taskId or spool_dir path too long");
-		return SPOOL_TAKE_ERROR;
+		return SPOOL_READ_ERROR;
 	}
 	/* A take that a crash interrupted comes first: it is the older one. */
 	if (access(to, F_OK) < 0) {
 		if (errno != ENOENT) {
 			snprintf(err, errlen, "taking/%s: %s", task_id, strerror(errno));
-			return SPOOL_TAKE_ERROR;
+			return SPOOL_READ_ERROR;
 		}
 		if (rename(from, to) < 0) {
 			if (errno == ENOENT)
-				return SPOOL_NONE;
+				return SPOOL_READ_NONE;
 			snprintf(err, errlen, "take new/%s: %s", task_id, strerror(errno));
-			return SPOOL_TAKE_ERROR;
+			return SPOOL_READ_ERROR;
 		}
 	}
-	return read_taken(to, e, err, errlen);
+	return read_entry(to, e, err, errlen);
+}
+
+enum spool_read
+spool_read(const char *spool_dir, const char *sub, const char *task_id,
+    struct spool_entry *e, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	memset(e, 0, sizeof *e);
+	if (!taskid_valid(task_id, strlen(task_id)) ||
+	    spool_path(path, sizeof path, spool_dir, sub, task_id) < 0) {
+		snprintf(err, errlen, "invalid taskId or spool_dir path too long");
+		return SPOOL_READ_ERROR;
+	}
+	return read_entry(path, e, err, errlen);
 }
 
 /* Moves taking/<task_id> to <sub>/<name>; 0 or -1 with err. */

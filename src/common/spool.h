@@ -81,11 +81,11 @@ enum spool_status spool_store(const char *spool_dir, const struct spool_item *it
 
 /* ---- the spooler's half ---- */
 
-enum spool_take_result {
-	SPOOL_TAKEN,		/* e holds the entry, now in taking/ */
-	SPOOL_NONE,		/* nothing waiting for this task */
-	SPOOL_DAMAGED,		/* in taking/ but unreadable (err says why) */
-	SPOOL_TAKE_ERROR,	/* could not take it (err says why) */
+enum spool_read {
+	SPOOL_READ_OK,		/* e holds the entry */
+	SPOOL_READ_NONE,	/* no entry for this task */
+	SPOOL_READ_DAMAGED,	/* there, but unreadable (err says why) */
+	SPOOL_READ_ERROR,	/* could not be read or taken (err says why) */
 };
 
 struct spool_entry {
@@ -98,10 +98,10 @@ struct spool_entry {
 /*
  * Takes the waiting entry of task_id (see "Taking" above) into e, which
  * the caller frees with spool_entry_free() whatever the result.  After
- * SPOOL_TAKEN or SPOOL_DAMAGED the entry sits in taking/ until the caller
+ * SPOOL_READ_OK or SPOOL_READ_DAMAGED the entry sits in taking/ until the caller
  * calls spool_take_done() or spool_take_refuse().
  */
-enum spool_take_result spool_take(const char *spool_dir, const char *task_id,
+enum spool_read spool_take(const char *spool_dir, const char *task_id,
     struct spool_entry *e, char *err, size_t errlen);
 
 /* The entry in taking/ is recorded: moves it to cur/.  0, or -1 with err. */
@@ -111,6 +111,13 @@ int spool_take_done(const char *spool_dir, const char *task_id, bool sync,
 /* The entry in taking/ cannot be used: moves it to bad/.  0, or -1 with err. */
 int spool_take_refuse(const char *spool_dir, const char *task_id, char *err,
     size_t errlen);
+
+/*
+ * Reads spool_dir/<sub>/<task_id> (sub: "new", "taking" or "cur") into e
+ * without moving it; the caller frees e with spool_entry_free().
+ */
+enum spool_read spool_read(const char *spool_dir, const char *sub, const char *task_id,
+    struct spool_entry *e, char *err, size_t errlen);
 
 void spool_entry_free(struct spool_entry *e);
 

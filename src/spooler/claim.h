@@ -5,14 +5,17 @@
  *  - The sweep lock, spool_dir/sweep.<host>.lock, is an flock(2) held for
  *    a whole run: one sweep per host at a time.  A second run finds it
  *    taken and exits at once.
- *  - A task claim, spool_dir/claim/<taskId>, is a small file "host pid"
- *    put in place with link(2), which fails when the name exists: of
- *    several sweeps on several hosts sharing the spool, exactly one gets
- *    it.  The holder refreshes its mtime while it works (claim_touch).
- *  - A claim is stale when its process is gone (same host: kill(pid, 0)),
- *    or, for another host, when it has not been refreshed for stale_after
- *    seconds.  A stale claim is taken over by renaming it aside first, so
- *    two sweeps cannot both take over the same one.
+ *  - A task claim, spool_dir/claim/<taskId>, is a small file "host pid
+ *    starttime" put in place with link(2), which fails when the name
+ *    exists: of several sweeps on several hosts sharing the spool, exactly
+ *    one gets it.  The holder refreshes its mtime at least every
+ *    CLAIM_REFRESH seconds while it works, hooks included (claim_touch).
+ *  - A claim is stale when it has not been refreshed for CLAIM_STALE_AFTER
+ *    seconds, whoever holds it; on the same host also as soon as its
+ *    process is gone, or its PID names a process with another start time
+ *    (a PID reused after a kill -9).  A stale claim is taken over by
+ *    renaming it aside first, so two sweeps cannot both take over the
+ *    same one.
  */
 #ifndef VEO_CLAIM_H
 #define VEO_CLAIM_H
@@ -20,7 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CLAIM_STALE_AFTER 600	/* seconds without a refresh, other hosts */
+#define CLAIM_STALE_AFTER 600	/* seconds without a refresh: stale */
+#define CLAIM_REFRESH 60	/* seconds between refreshes by the holder */
 
 /* Takes the host's sweep lock.  Returns the held fd, -2 when another run
  * holds it, -1 on error (err says why). */

@@ -1,6 +1,7 @@
 #include "hook.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,12 +54,25 @@ files_list(const struct task *t)
 	return s;
 }
 
-static void
-child(char **argv, char **envp)
+/* Opens what the hook gets as stdout and stderr: output, or /dev/null. */
+static int
+open_output(const char *output)
 {
+	if (output == NULL)
+		return open("/dev/null", O_WRONLY | O_CLOEXEC);
+	return open(output, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
+}
+
+static void
+child(char **argv, char **envp, int out)
+{
+	int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
 	/* Own process group, so a timeout kills the hook's children too. */
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
+	if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		_exit(127);
 	execve(argv[0], argv, envp);
 	fprintf(stderr, "veo-spooler: hook %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
@@ -66,10 +80,10 @@ child(char **argv, char **envp)
 
 /* Waits up to timeout seconds; then TERM, then KILL, to the group. */
 static int
-wait_hook(pid_t pid, long timeout, int *status)
+wait_hook(pid_t pid, const struct hook_opts *o, int *status)
 {
 	struct timespec step = { 0, 20 * 1000 * 1000 };
-	long ticks = timeout * 50;
+	long ticks = o->timeout * 50;
 
 	for (long i = 0;; i++) {
 		pid_t r = waitpid(pid, status, WNOHANG);
@@ -78,6 +92,8 @@ wait_hook(pid_t pid, long timeout, int *status)
 			return i <= ticks ? 0 : 1;
 		if (r < 0 && errno != EINTR)
 			return -1;
+		if (o->tick != NULL && i % 50 == 49)
+			o->tick(o->tick_arg);
 		if (i == ticks)
 			kill(-pid, SIGTERM);
 		if (i == ticks + 100)
@@ -87,11 +103,12 @@ wait_hook(pid_t pid, long timeout, int *status)
 }
 
 int
-hook_run(const char *command, const struct task *t, long timeout, char *err, size_t errlen)
+hook_run(const char *command, const struct task *t, const struct hook_opts *o,
+    char *err, size_t errlen)
 {
 	char code[32], *argv[HOOK_MAX_ARGS + 1], *envp[9] = { 0 };
 	char *cmd = strdup(command);
-	int argc, status = 0, rc = -1, late;
+	int argc, status = 0, rc = -1, late, out = -1;
 	pid_t pid;
 
 	snprintf(code, sizeof code, "%lld", t->code);
@@ -118,18 +135,23 @@ hook_run(const char *command, const struct task *t, long timeout, char *err, siz
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
+	if ((out = open_output(o->output)) < 0) {
+		snprintf(err, errlen, "hook output %s: %s", o->output ? o->output : "/dev/null",
+		    strerror(errno));
+		goto out;
+	}
 	fflush(NULL);
 	if ((pid = fork()) < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		goto out;
 	}
 	if (pid == 0)
-		child(argv, envp);
-	late = wait_hook(pid, timeout, &status);
+		child(argv, envp, out);
+	late = wait_hook(pid, o, &status);
 	if (late < 0)
 		snprintf(err, errlen, "%s: wait: %s", argv[0], strerror(errno));
 	else if (late > 0)
-		snprintf(err, errlen, "%s: killed after the %ld s hook_timeout", argv[0], timeout);
+		snprintf(err, errlen, "%s: killed after the %ld s hook_timeout", argv[0], o->timeout);
 	else if (WIFSIGNALED(status))
 		snprintf(err, errlen, "%s: killed by signal %d", argv[0], WTERMSIG(status));
 	else if (WEXITSTATUS(status) == 127)
@@ -139,6 +161,8 @@ hook_run(const char *command, const struct task *t, long timeout, char *err, siz
 	else
 		rc = 0;
 out:
+	if (out >= 0)
+		close(out);
 	for (int i = 0; i < 8; i++)
 		free(envp[i]);
 	free(cmd);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +21,15 @@
 #include "log.h"
 #include "spool.h"
 #include "task.h"
+#include "taskdir.h"
 
 #define TMP_MAX_AGE 86400
+#define PARTIAL_MAX_AGE 86400	/* a .part untouched this long is a leftover */
+#define TIDY_EVERY 3600		/* seconds between two full tidyings */
 /* Entries of one task taken in a row: a sender storing faster waits a sweep. */
 #define TAKE_ROUNDS 8
+#define BATCH_MAX 64		/* tasks downloaded together */
+#define HOOK_OUTPUT "hooks.log"	/* in spool_dir: the hooks' stdout and stderr */
 
 struct sweep {
 	const struct settings *s;
@@ -31,6 +37,9 @@ struct sweep {
 	struct sweep_stats *st;
 	time_t now;
 	time_t deadline;
+	char **owed;		/* taskIds whose hook is owed (task.h), malloc'd */
+	size_t nowed, capowed;
+	bool told_disk_full;	/* reported once a sweep */
 };
 
 /* ---- reporting ---- */
@@ -57,27 +66,126 @@ verbose(struct sweep *w, const char *task_id, const char *what, const char *deta
 	fflush(stdout);
 }
 
-/* ---- finishing a task ---- */
+/* ---- hooks: owed before the state change, paid after it ---- */
 
-static void
-run_hook(struct sweep *w, const struct task *t)
+static const char *
+hook_command(const struct sweep *w, enum task_hook h)
 {
-	const char *cmd = t->state == TASK_DONE ? w->s->on_done : w->s->on_failed;
-	char err[256];
-
-	if (cmd == NULL)
-		return;
-	if (hook_run(cmd, t, (long)w->s->hook_timeout, err, sizeof err) < 0)
-		problem(w, t->task_id, t->state == TASK_DONE ? "on_done hook" : "on_failed hook", err);
+	return h == HOOK_ON_DONE ? w->s->on_done : h == HOOK_ON_FAILED ? w->s->on_failed : NULL;
 }
 
-/* Saves t; reports and runs the hook when it has just ended. */
+/* Remembers that task_id owes a hook, to be paid by pay_hooks(). */
+static void
+owe_hook(struct sweep *w, const char *task_id)
+{
+	char *id;
+
+	if (w->nowed == w->capowed) {
+		size_t cap = w->capowed ? w->capowed * 2 : 16;
+		char **v = realloc(w->owed, cap * sizeof *v);
+
+		if (v == NULL)
+			return;		/* still owed in the state: the next sweep pays it */
+		w->owed = v;
+		w->capowed = cap;
+	}
+	if ((id = strdup(task_id)) != NULL)
+		w->owed[w->nowed++] = id;
+}
+
+struct claim_ref {
+	const char *spool_dir, *task_id;
+};
+
+static void
+touch_one_claim(void *arg)
+{
+	const struct claim_ref *c = arg;
+	static time_t last;
+	time_t now = time(NULL);
+
+	if (now - last < CLAIM_REFRESH / 2)
+		return;
+	last = now;
+	claim_touch(c->spool_dir, c->task_id);
+}
+
+/* Runs the hook t owes and clears it in the state.  The caller holds the claim. */
+static void
+pay_hook(struct sweep *w, struct task *t)
+{
+	const char *cmd = hook_command(w, t->hook_owed);
+	char err[256], output[PATH_MAX];
+	struct claim_ref ref = { w->s->spool_dir, t->task_id };
+	struct hook_opts ho = {
+		.timeout = (long)w->s->hook_timeout, .tick = touch_one_claim, .tick_arg = &ref,
+		.output = snprintf(output, sizeof output, "%s/%s", w->s->spool_dir,
+		    HOOK_OUTPUT) < (int)sizeof output ? output : NULL,
+	};
+
+	if (cmd != NULL && hook_run(cmd, t, &ho, err, sizeof err) < 0)
+		problem(w, t->task_id, t->hook_owed == HOOK_ON_DONE ? "on_done hook" :
+		    "on_failed hook", err);
+	t->hook_owed = HOOK_NONE;
+	if (task_save(w->s->spool_dir, t, w->s->sync, err, sizeof err) < 0)
+		problem(w, t->task_id, "cannot save state", err);
+}
+
+/* Pays every hook owed so far, each under the task's claim. */
+static void
+pay_hooks(struct sweep *w)
+{
+	char err[256];
+
+	for (size_t i = 0; i < w->nowed; i++) {
+		const char *id = w->owed[i];
+		struct task t;
+
+		if (claim_task(w->s->spool_dir, id, err, sizeof err) != CLAIM_OK)
+			continue;	/* another sweep has it, and pays it */
+		if (task_load(w->s->spool_dir, id, &t, err, sizeof err) == 0) {
+			if (t.hook_owed != HOOK_NONE)
+				pay_hook(w, &t);
+			task_free(&t);
+		}
+		claim_release(w->s->spool_dir, id);
+	}
+	for (size_t i = 0; i < w->nowed; i++)
+		free(w->owed[i]);
+	w->nowed = 0;
+}
+
+/* ---- recording a task ---- */
+
+/* Removes the partial downloads of a task that will never resume them. */
+static void
+drop_partials(const struct task *t)
+{
+	int fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < t->nfiles; i++) {
+		const char *base = strrchr(t->files[i].path, '/');
+
+		taskdir_remove_partial(fd, base ? base + 1 : t->files[i].path);
+	}
+	close(fd);
+}
+
+/*
+ * Saves t.  When it has just ended, the hook it calls for is recorded as
+ * owed in the same save (so a crash cannot lose it) and paid later.
+ */
 static int
 commit(struct sweep *w, struct task *t, bool ended)
 {
 	char err[256];
+	enum task_hook h = t->state == TASK_DONE ? HOOK_ON_DONE : HOOK_ON_FAILED;
 
 	t->updated = w->now;
+	if (ended && hook_command(w, h) != NULL)
+		t->hook_owed = h;
 	if (task_save(w->s->spool_dir, t, w->s->sync, err, sizeof err) < 0) {
 		problem(w, t->task_id, "cannot save state", err);
 		return -1;
@@ -93,8 +201,10 @@ commit(struct sweep *w, struct task *t, bool ended)
 		w->st->failed++;
 		snprintf(line, sizeof line, "%s; advice: %s", t->error, t->advice);
 		problem(w, t->task_id, "failed", line);
+		drop_partials(t);
 	}
-	run_hook(w, t);
+	if (t->hook_owed != HOOK_NONE)
+		owe_hook(w, t->task_id);
 	return 0;
 }
 
@@ -104,6 +214,32 @@ fail_task(struct task *t, const char *advice, const char *error)
 	t->state = TASK_FAILED;
 	task_set(&t->error, "%s", error);
 	task_set(&t->advice, "%s", advice);
+}
+
+/*
+ * Loads the state of task_id; a damaged one is reported once, kept aside
+ * and rebuilt from the stored callback (task_recover).  The caller holds
+ * the claim.  0 with t loaded, -1 (errno ENOENT when there is no state).
+ */
+static int
+load_task(struct sweep *w, const char *task_id, struct task *t)
+{
+	char err[256], report[600];
+	int rc;
+
+	if (task_load(w->s->spool_dir, task_id, t, err, sizeof err) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return -1;
+	rc = task_recover(w->s->spool_dir, task_id, err, w->s->download_dir,
+	    w->s->download_origin, w->now, t, report, sizeof report);
+	problem(w, task_id, "damaged state", report);
+	if (rc < 0 || commit(w, t, t->state == TASK_FAILED) < 0) {
+		task_free(t);
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- 1. taking in new callbacks ---- */
@@ -150,8 +286,10 @@ adopt_callback(struct sweep *w, struct task *t, bool had_state,
 	if (task_init_from_callback(&fresh, cb, m, w->s->download_dir, w->s->download_origin,
 	    w->now) == 0 && had_state)
 		carry_over(&fresh, &prev);
-	if (had_state)
+	if (had_state) {
+		fresh.hook_owed = prev.hook_owed;	/* still owed for the earlier end */
 		task_free(&prev);
+	}
 	*t = fresh;
 }
 
@@ -163,14 +301,11 @@ static int
 adopt_entry(struct sweep *w, const char *task_id, const struct spool_entry *e,
     const struct callback *cb)
 {
-	char err[256];
 	struct task t;
 	bool had_state, same;
 	int rc;
 
-	had_state = task_load(w->s->spool_dir, task_id, &t, err, sizeof err) == 0;
-	if (!had_state && errno != ENOENT)
-		problem(w, task_id, "state file unreadable, starting over", err);
+	had_state = load_task(w, task_id, &t) == 0;
 	same = had_state && strcmp(t.callback_sha256, e->meta.body_sha256) == 0;
 	if (same) {
 		/* Promise 4: the same callback again changes nothing but a count. */
@@ -188,37 +323,33 @@ adopt_entry(struct sweep *w, const char *task_id, const struct spool_entry *e,
 }
 
 /*
- * Takes the task's waiting entries one by one (spool.h, "Taking"): one
- * left in taking/ by a crash, then new/, then any stored meanwhile.
- */
-/*
  * Takes one entry of task_id into its state.  Returns the take's result;
  * an entry that cannot be parsed goes to bad/.
  */
-static enum spool_take_result
+static enum spool_read
 take_one(struct sweep *w, const char *task_id)
 {
 	char err[256];
 	struct spool_entry e;
 	struct callback cb = { 0 };
-	enum spool_take_result r = spool_take(w->s->spool_dir, task_id, &e, err, sizeof err);
+	enum spool_read r = spool_take(w->s->spool_dir, task_id, &e, err, sizeof err);
 
-	if (r == SPOOL_TAKEN && callback_parse((const unsigned char *)e.body,
+	if (r == SPOOL_READ_OK && callback_parse((const unsigned char *)e.body,
 	    e.meta.body_length, &cb, err, sizeof err) < 0)
-		r = SPOOL_DAMAGED;
-	if (r == SPOOL_TAKEN && adopt_entry(w, task_id, &e, &cb) < 0)
-		r = SPOOL_TAKE_ERROR;	/* stays in taking/ for the next sweep */
-	else if (r == SPOOL_TAKEN &&
+		r = SPOOL_READ_DAMAGED;
+	if (r == SPOOL_READ_OK && adopt_entry(w, task_id, &e, &cb) < 0)
+		r = SPOOL_READ_ERROR;	/* stays in taking/ for the next sweep */
+	else if (r == SPOOL_READ_OK &&
 	    spool_take_done(w->s->spool_dir, task_id, w->s->sync, err, sizeof err) < 0) {
 		problem(w, task_id, "cannot move entry to cur/", err);
-		r = SPOOL_TAKE_ERROR;
+		r = SPOOL_READ_ERROR;
 	}
-	if (r == SPOOL_DAMAGED) {
+	if (r == SPOOL_READ_DAMAGED) {
 		problem(w, task_id, "damaged spool entry moved to bad/", err);
 		if (spool_take_refuse(w->s->spool_dir, task_id, err, sizeof err) < 0)
 			problem(w, task_id, "cannot move damaged entry", err);
 	}
-	if (r == SPOOL_TAKE_ERROR)
+	if (r == SPOOL_READ_ERROR)
 		problem(w, task_id, "cannot take spool entry", err);
 	callback_free(&cb);
 	spool_entry_free(&e);
@@ -233,14 +364,14 @@ static void
 take_in_claimed(struct sweep *w, const char *task_id)
 {
 	for (int round = 0; round < TAKE_ROUNDS; round++) {
-		enum spool_take_result r = take_one(w, task_id);
+		enum spool_read r = take_one(w, task_id);
 
-		if (r == SPOOL_NONE || r == SPOOL_TAKE_ERROR)
+		if (r == SPOOL_READ_NONE || r == SPOOL_READ_ERROR)
 			break;
 	}
 }
 
-/* The taskIds with an entry waiting: in taking/ (a crash's) and in new/. */
+/* The taskIds with an entry waiting in sub ("taking": a crash's; "new"). */
 static void
 take_in_dir(struct sweep *w, const char *sub)
 {
@@ -283,7 +414,11 @@ cmp_due(const void *a, const void *b)
 	return x->next_attempt < y->next_attempt ? -1 : x->next_attempt > y->next_attempt;
 }
 
-/* Pending tasks whose next attempt is due, oldest first. */
+/*
+ * Reads every state: a damaged one is rebuilt, a hook still owed (a crash
+ * between the save and the hook) is queued, and the pending tasks whose
+ * next attempt is due are returned, oldest first.
+ */
 static struct due *
 due_tasks(struct sweep *w, size_t *ndue)
 {
@@ -295,9 +430,17 @@ due_tasks(struct sweep *w, size_t *ndue)
 	*ndue = 0;
 	for (size_t i = 0; due != NULL && i < n; i++) {
 		struct task t;
+		int loaded = task_load(w->s->spool_dir, names[i], &t, err, sizeof err);
 
-		if (task_load(w->s->spool_dir, names[i], &t, err, sizeof err) < 0)
+		if (loaded < 0 && errno != ENOENT &&
+		    claim_task(w->s->spool_dir, names[i], err, sizeof err) == CLAIM_OK) {
+			loaded = load_task(w, names[i], &t);
+			claim_release(w->s->spool_dir, names[i]);
+		}
+		if (loaded < 0)
 			continue;
+		if (t.hook_owed != HOOK_NONE)
+			owe_hook(w, names[i]);
 		if (t.state == TASK_PENDING && t.next_attempt <= w->now) {
 			due[*ndue].task_id = names[i];
 			due[*ndue].next_attempt = t.next_attempt;
@@ -312,99 +455,31 @@ due_tasks(struct sweep *w, size_t *ndue)
 	return due;
 }
 
+/*
+ * Tasks claimed together and their transfers.  A task is recorded as soon
+ * as its own jobs have ended (fetch_opts.job_done), not when the batch does.
+ */
 struct batch {
-	struct task tasks[64];
+	struct sweep *w;
+	struct task tasks[BATCH_MAX];
+	int dir_fd[BATCH_MAX];		/* the task's directory, -1 when none */
+	size_t left[BATCH_MAX];		/* its jobs still running */
+	bool open[BATCH_MAX];		/* claimed and not yet recorded */
 	size_t ntasks;
-	struct fetch_job jobs[64 * TASK_MAX_FILES];
+	struct fetch_job jobs[BATCH_MAX * TASK_MAX_FILES];
 	size_t njobs;
 };
 
-/* A file whose final name exists was completed by a sweep that died before saving. */
-static bool
-already_whole(struct task_file *f)
+/* The task a job belongs to (its user pointer is one of the task's files). */
+static size_t
+task_of(const struct batch *b, const struct fetch_job *j)
 {
-	struct stat st;
-	struct sha256_stream *h;
-	FILE *fp;
-	char buf[65536];
-	size_t n;
+	const struct task_file *f = j->user;
 
-	if (stat(f->path, &st) < 0 || !S_ISREG(st.st_mode) || (fp = fopen(f->path, "re")) == NULL)
-		return false;
-	if ((h = sha256_new()) == NULL) {
-		fclose(fp);
-		return false;
-	}
-	while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
-		sha256_update(h, buf, n);
-	fclose(fp);
-	sha256_final_hex(h, f->sha256);
-	sha256_free(h);
-	f->bytes = st.st_size;
-	f->done = true;
-	return true;
-}
-
-static void
-add_jobs(struct sweep *w, struct batch *b, struct task *t)
-{
-	mkdir_exist_ok(w->s->download_dir, 0775);
-	if (mkdir_exist_ok(t->dir, 0775) < 0) {
-		problem(w, t->task_id, "cannot create download directory", strerror(errno));
-		return;
-	}
-	for (size_t i = 0; i < t->nfiles; i++) {
-		struct task_file *f = &t->files[i];
-		struct fetch_job *j = &b->jobs[b->njobs];
-
-		if (f->done || already_whole(f))
-			continue;
-		memset(j, 0, sizeof *j);
-		j->url = f->url;
-		j->dest = f->path;
-		j->expect = f->media;
-		j->user = f;
-		b->njobs++;
-	}
-}
-
-static bool
-claim_due(struct sweep *w, struct batch *b, const char *task_id)
-{
-	struct task *t = &b->tasks[b->ntasks];
-	char err[256];
-	enum claim_result c = claim_task(w->s->spool_dir, task_id, err, sizeof err);
-
-	if (c != CLAIM_OK) {
-		if (c == CLAIM_ERROR)
-			problem(w, task_id, "cannot claim", err);
-		return false;
-	}
-	/* Re-read under the claim: another host may have just finished it. */
-	if (task_load(w->s->spool_dir, task_id, t, err, sizeof err) < 0 ||
-	    t->state != TASK_PENDING || t->next_attempt > w->now) {
-		task_free(t);
-		claim_release(w->s->spool_dir, task_id);
-		return false;
-	}
-	b->ntasks++;
-	add_jobs(w, b, t);
-	return true;
-}
-
-static void
-touch_claims(void *arg)
-{
-	struct batch *b = ((void **)arg)[0];
-	const struct sweep *w = ((void **)arg)[1];
-	static time_t last;
-	time_t now = time(NULL);
-
-	if (now - last < 60)
-		return;
-	last = now;
 	for (size_t i = 0; i < b->ntasks; i++)
-		claim_touch(w->s->spool_dir, b->tasks[i].task_id);
+		if (f >= b->tasks[i].files && f < b->tasks[i].files + b->tasks[i].nfiles)
+			return i;
+	return b->ntasks;
 }
 
 /* The worst outcome among a task's transfers: fail beats expired beats retry. */
@@ -417,8 +492,9 @@ static void
 worse(struct outcome *o, const struct fetch_job *j, struct transfer_policy p)
 {
 	static const int rank[] = {
-		[VERDICT_DONE] = 0, [VERDICT_NOT_RUN] = 0, [VERDICT_WAIT] = 1, [VERDICT_RETRY] = 1,
-		[VERDICT_FORBIDDEN] = 2, [VERDICT_EXPIRED] = 3, [VERDICT_FAIL] = 3,
+		[VERDICT_DONE] = 0, [VERDICT_NOT_RUN] = 0, [VERDICT_WAIT] = 1,
+		[VERDICT_RETRY] = 1, [VERDICT_FORBIDDEN] = 2, [VERDICT_EXPIRED] = 3,
+		[VERDICT_FAIL] = 3,
 	};
 
 	if (o->job == NULL || rank[p.verdict] > rank[o->policy.verdict]) {
@@ -427,18 +503,18 @@ worse(struct outcome *o, const struct fetch_job *j, struct transfer_policy p)
 	}
 }
 
-/* Records the whole files of t's jobs; returns the worst outcome of the rest. */
+/* Records the whole files of task i; returns the worst outcome of the rest. */
 static struct outcome
-collect(struct task *t, struct batch *b)
+collect(struct batch *b, size_t i)
 {
 	struct outcome o = { NULL, { VERDICT_NOT_RUN, "" } };
 
-	for (size_t i = 0; i < b->njobs; i++) {
-		const struct fetch_job *j = &b->jobs[i];
+	for (size_t k = 0; k < b->njobs; k++) {
+		const struct fetch_job *j = &b->jobs[k];
 		struct task_file *f = j->user;
 		struct transfer_policy p = advice_for_transfer(j->result, j->http_code);
 
-		if (f < t->files || f >= t->files + t->nfiles)
+		if (task_of(b, j) != i)
 			continue;
 		if (p.verdict == VERDICT_DONE) {
 			f->done = true;
@@ -451,15 +527,31 @@ collect(struct task *t, struct batch *b)
 	return o;
 }
 
-/* What the jobs of t came to, and the task's next state. */
+/* A failure that is this machine's, not the task's: no attempt counted. */
 static void
-decide(struct sweep *w, struct task *t, struct batch *b)
+wait_for_machine(struct sweep *w, struct task *t, const char *error, const char *advice)
 {
-	struct outcome o = collect(t, b);
+	task_set(&t->error, "%s", error);
+	task_set(&t->advice, "%s", advice);
+	if (!w->told_disk_full) {
+		char line[700];
+
+		snprintf(line, sizeof line, "%s; %s", error, advice);
+		problem(w, t->task_id, "waiting", line);
+		w->told_disk_full = true;
+	}
+}
+
+/* What the jobs of task i came to, and the task's next state. */
+static void
+decide(struct sweep *w, struct batch *b, size_t i)
+{
+	struct task *t = &b->tasks[i];
+	struct outcome o = collect(b, i);
 	bool all_done = true;
 
-	for (size_t i = 0; i < t->nfiles; i++)
-		all_done &= t->files[i].done;
+	for (size_t k = 0; k < t->nfiles; k++)
+		all_done &= t->files[k].done;
 	if (all_done) {
 		t->state = TASK_DONE;
 		task_set(&t->error, "%s", "");
@@ -471,9 +563,8 @@ decide(struct sweep *w, struct task *t, struct batch *b)
 	case VERDICT_NOT_RUN:
 		return;		/* nothing ran: no attempt counted */
 	case VERDICT_WAIT:
-		task_set(&t->error, "%s", o.job->error);
-		task_set(&t->advice, "%s", o.policy.advice);
-		return;		/* the machine's problem, not the task's */
+		wait_for_machine(w, t, o.job->error, o.policy.advice);
+		return;
 	case VERDICT_EXPIRED:
 	case VERDICT_FAIL:
 		fail_task(t, o.policy.advice, o.job->error);
@@ -505,39 +596,155 @@ decide(struct sweep *w, struct task *t, struct batch *b)
 	verbose(w, t->task_id, "will retry", t->error);
 }
 
+/* Decides task i, saves it and lets its claim go. */
 static void
-finish_batch(struct sweep *w, struct batch *b)
+finish_task(struct sweep *w, struct batch *b, size_t i)
 {
-	w->now = time(NULL);
-	for (size_t i = 0; i < b->ntasks; i++) {
-		struct task *t = &b->tasks[i];
+	struct task *t = &b->tasks[i];
 
-		decide(w, t, b);
-		commit(w, t, t->state != TASK_PENDING);
-		claim_release(w->s->spool_dir, t->task_id);
-		task_free(t);
+	if (!b->open[i])
+		return;
+	w->now = time(NULL);
+	decide(w, b, i);
+	commit(w, t, t->state != TASK_PENDING);
+	claim_release(w->s->spool_dir, t->task_id);
+	if (b->dir_fd[i] >= 0)
+		close(b->dir_fd[i]);
+	b->dir_fd[i] = -1;
+	b->open[i] = false;
+}
+
+static void
+job_done(struct fetch_job *j, void *arg)
+{
+	struct batch *b = arg;
+	size_t i = task_of(b, j);
+
+	if (i < b->ntasks && b->left[i] > 0 && --b->left[i] == 0)
+		finish_task(b->w, b, i);
+}
+
+/*
+ * Clears the final name of a file this task has not downloaded: whatever
+ * is there (an earlier callback's video, a planted file, a link, a
+ * directory) is moved aside and the file fetched again.
+ */
+static void
+clear_final_name(struct sweep *w, const struct task *t, int dirfd, const char *name)
+{
+	char aside[512], line[700];
+	int r = taskdir_set_aside(dirfd, name, aside, sizeof aside);
+
+	if (r > 0) {
+		snprintf(line, sizeof line, "%s was not downloaded for this callback; kept as "
+		    "%s, fetching the file again", name, aside);
+		problem(w, t->task_id, "moved aside", line);
+	} else if (r < 0) {
+		snprintf(line, sizeof line, "cannot move %s aside: %s", name, strerror(errno));
+		problem(w, t->task_id, "download directory", line);
 	}
-	b->ntasks = b->njobs = 0;
+	taskdir_clear_partial_links(dirfd, name);
+}
+
+/* Queues the missing files of task i. */
+static void
+add_jobs(struct sweep *w, struct batch *b, size_t i)
+{
+	struct task *t = &b->tasks[i];
+	char err[400];
+	const char *advice;
+
+	if ((b->dir_fd[i] = taskdir_open(w->s->download_dir, t->dir, err, sizeof err,
+	    &advice)) < 0) {
+		wait_for_machine(w, t, err, advice);
+		return;
+	}
+	for (size_t k = 0; k < t->nfiles; k++) {
+		struct task_file *f = &t->files[k];
+		struct fetch_job *j = &b->jobs[b->njobs];
+		const char *base = strrchr(f->path, '/');
+
+		if (f->done)
+			continue;
+		clear_final_name(w, t, b->dir_fd[i], base ? base + 1 : f->path);
+		memset(j, 0, sizeof *j);
+		j->url = f->url;
+		j->dest = f->path;
+		j->expect = f->media;
+		j->user = f;
+		b->njobs++;
+		b->left[i]++;
+	}
+}
+
+static bool
+claim_due(struct sweep *w, struct batch *b, const char *task_id)
+{
+	size_t i = b->ntasks;
+	struct task *t = &b->tasks[i];
+	char err[256];
+	enum claim_result c = claim_task(w->s->spool_dir, task_id, err, sizeof err);
+
+	if (c != CLAIM_OK) {
+		if (c == CLAIM_ERROR)
+			problem(w, task_id, "cannot claim", err);
+		return false;
+	}
+	/* Re-read under the claim: another host may have just finished it. */
+	if (load_task(w, task_id, t) < 0 || t->state != TASK_PENDING ||
+	    t->next_attempt > w->now) {
+		task_free(t);
+		claim_release(w->s->spool_dir, task_id);
+		return false;
+	}
+	b->ntasks++;
+	b->open[i] = true;
+	b->left[i] = 0;
+	add_jobs(w, b, i);
+	return true;
+}
+
+static void
+touch_claims(void *arg)
+{
+	struct batch *b = arg;
+	static time_t last;
+	time_t now = time(NULL);
+
+	if (now - last < CLAIM_REFRESH)
+		return;
+	last = now;
+	for (size_t i = 0; i < b->ntasks; i++)
+		if (b->open[i])
+			claim_touch(b->w->s->spool_dir, b->tasks[i].task_id);
 }
 
 static void
 fetch_batch(struct sweep *w, struct batch *b)
 {
-	void *tick_arg[2] = { b, w };
 	struct fetch_opts fo = {
 		.parallel = w->s->parallel, .per_host = 2,
 		.max_file_size = w->s->max_file_size, .https_only = w->s->https_only,
 		.allow_private = w->s->allow_private, .allow_hosts = w->s->allow_hosts,
 		.ca_file = w->s->ca_file, .connect_timeout = w->s->connect_timeout,
 		.stall_timeout = w->s->stall_timeout, .min_speed = w->s->min_speed,
-		.max_redirects = 5,
-		.deadline = w->deadline, .progress = w->o->progress,
-		.tick = touch_claims, .tick_arg = tick_arg,
+		.max_redirects = 5, .deadline = w->deadline, .progress = w->o->progress,
+		.tick = touch_claims, .tick_arg = b,
+		.job_done = job_done, .job_done_arg = b,
 	};
 
+	/* Tasks with nothing to fetch (all there, or no directory) end now. */
+	for (size_t i = 0; i < b->ntasks; i++)
+		if (b->left[i] == 0)
+			finish_task(w, b, i);
 	if (b->njobs > 0 && fetch_run(b->jobs, b->njobs, &fo) < 0)
 		problem(w, "-", "download engine", "libcurl could not be set up");
-	finish_batch(w, b);
+	for (size_t i = 0; i < b->ntasks; i++) {
+		finish_task(w, b, i);
+		task_free(&b->tasks[i]);
+	}
+	b->ntasks = b->njobs = 0;
+	pay_hooks(w);
 }
 
 static void
@@ -548,8 +755,11 @@ download(struct sweep *w)
 	struct batch *b = calloc(1, sizeof *b);
 	size_t per_batch = (size_t)w->s->parallel * 4;
 
-	if (per_batch > sizeof b->tasks / sizeof b->tasks[0])
-		per_batch = sizeof b->tasks / sizeof b->tasks[0];
+	pay_hooks(w);		/* owed by earlier sweeps that died */
+	if (per_batch > BATCH_MAX)
+		per_batch = BATCH_MAX;
+	if (b != NULL)
+		b->w = w;
 	while (b != NULL && i < ndue && time(NULL) < w->deadline) {
 		w->now = time(NULL);
 		for (; i < ndue && b->ntasks < per_batch; i++)
@@ -585,6 +795,7 @@ expire_old(struct sweep *w)
 		task_free(&t);
 	}
 	spool_list_free(names, n);
+	pay_hooks(w);
 }
 
 /* ---- 4. tidying ---- */
@@ -608,6 +819,51 @@ remove_older(const char *dir, time_t cutoff)
 		closedir(d);
 }
 
+/* Forgets done and failed tasks older than keep_days, with their leftovers. */
+static void
+forget_old(struct sweep *w, time_t cutoff)
+{
+	char path[PATH_MAX], err[256];
+	size_t n;
+	char **names = spool_list(w->s->spool_dir, "state", &n);
+
+	for (size_t i = 0; i < n; i++) {
+		struct task t;
+
+		if (task_load(w->s->spool_dir, names[i], &t, err, sizeof err) == 0 &&
+		    (t.state == TASK_DONE || t.state == TASK_FAILED) && t.updated < cutoff &&
+		    t.hook_owed == HOOK_NONE) {
+			drop_partials(&t);
+			spool_path(path, sizeof path, w->s->spool_dir, "state", names[i]);
+			unlink(path);
+			spool_path(path, sizeof path, w->s->spool_dir, "cur", names[i]);
+			unlink(path);
+		}
+		task_free(&t);
+	}
+	spool_list_free(names, n);
+	if (spool_path(path, sizeof path, w->s->spool_dir, "old", NULL) == 0)
+		remove_older(path, cutoff);
+}
+
+/* True at most once an hour (a marker file's mtime), for the costly tidying. */
+static bool
+tidy_due(struct sweep *w)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (spool_path(path, sizeof path, w->s->spool_dir, "tidied", NULL) < 0)
+		return false;
+	if (stat(path, &st) == 0 && w->now - st.st_mtime < TIDY_EVERY && st.st_mtime <= w->now)
+		return false;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660)) >= 0)
+		close(fd);
+	utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
+	return true;
+}
+
 static void
 tidy(struct sweep *w)
 {
@@ -615,28 +871,10 @@ tidy(struct sweep *w)
 
 	if (spool_path(path, sizeof path, w->s->spool_dir, "tmp", NULL) == 0)
 		remove_older(path, w->now - TMP_MAX_AGE);
-	if (w->s->keep_days > 0) {
-		time_t cutoff = w->now - (time_t)w->s->keep_days * 86400;
-		size_t n;
-		char **names = spool_list(w->s->spool_dir, "state", &n);
-		char err[256];
-
-		for (size_t i = 0; i < n; i++) {
-			struct task t;
-
-			if (task_load(w->s->spool_dir, names[i], &t, err, sizeof err) == 0 &&
-			    (t.state == TASK_DONE || t.state == TASK_FAILED) && t.updated < cutoff) {
-				spool_path(path, sizeof path, w->s->spool_dir, "state", names[i]);
-				unlink(path);
-				spool_path(path, sizeof path, w->s->spool_dir, "cur", names[i]);
-				unlink(path);
-			}
-			task_free(&t);
-		}
-		spool_list_free(names, n);
-		if (spool_path(path, sizeof path, w->s->spool_dir, "old", NULL) == 0)
-			remove_older(path, cutoff);
-	}
+	if (w->s->keep_days > 0)
+		forget_old(w, w->now - (time_t)w->s->keep_days * 86400);
+	if (tidy_due(w))
+		taskdir_remove_stray(w->s->download_dir, w->now - PARTIAL_MAX_AGE);
 }
 
 static int
@@ -655,7 +893,7 @@ int
 sweep_run(const struct settings *s, const struct sweep_opts *o,
     struct sweep_stats *st, char *err, size_t errlen)
 {
-	struct sweep w = { s, o, st, time(NULL), 0 };
+	struct sweep w = { .s = s, .o = o, .st = st, .now = time(NULL) };
 	int lock;
 
 	memset(st, 0, sizeof *st);
@@ -666,10 +904,12 @@ sweep_run(const struct settings *s, const struct sweep_opts *o,
 		return lock == -2 ? 1 : -1;
 	srand((unsigned)(w.now ^ getpid()));
 	take_in(&w);
+	pay_hooks(&w);
 	download(&w);
 	w.now = time(NULL);
 	expire_old(&w);
 	tidy(&w);
+	free(w.owed);
 	close(lock);
 	return 0;
 }

@@ -157,7 +157,82 @@ task_init_from_callback(struct task *t, const struct callback *cb,
 	return t->msg && t->error && t->advice && t->dir ? 0 : -1;
 }
 
+int
+task_from_entry(struct task *t, const struct spool_entry *e, const char *download_dir,
+    bool download_origin, time_t now, char *err, size_t errlen)
+{
+	struct callback cb;
+	int rc = -1;
+
+	if (callback_parse((const unsigned char *)e->body, e->meta.body_length, &cb, err,
+	    errlen) == 0) {
+		rc = task_init_from_callback(t, &cb, &e->meta, download_dir, download_origin, now);
+		if (rc < 0)
+			snprintf(err, errlen, "out of memory");
+	}
+	callback_free(&cb);
+	return rc;
+}
+
+/* Moves state/<task_id> to bad/<task_id>.state.<unique>; the name goes to kept. */
+static int
+keep_damaged(const char *spool_dir, const char *task_id, char *kept, size_t keptlen)
+{
+	char from[PATH_MAX], to[PATH_MAX], uniq[128];
+
+	unique_name(uniq, sizeof uniq);
+	snprintf(kept, keptlen, "bad/%s.state.%s", task_id, uniq);
+	if (spool_path(from, sizeof from, spool_dir, "state", task_id) < 0 ||
+	    snprintf(to, sizeof to, "%s/%s", spool_dir, kept) >= (int)sizeof to)
+		return -1;
+	return rename(from, to);
+}
+
+int
+task_recover(const char *spool_dir, const char *task_id, const char *why,
+    const char *download_dir, bool download_origin, time_t now, struct task *t,
+    char *report, size_t reportlen)
+{
+	static const char *const sources[] = { "cur", "taking" };
+	char kept[TASKID_MAX + 160], err[256];
+	struct spool_entry e;
+	int rc = -1;
+
+	memset(t, 0, sizeof *t);
+	if (keep_damaged(spool_dir, task_id, kept, sizeof kept) < 0) {
+		snprintf(report, reportlen, "state file damaged (%s) and could not be moved "
+		    "aside: %s", why, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; rc < 0 && i < sizeof sources / sizeof sources[0]; i++) {
+		if (spool_read(spool_dir, sources[i], task_id, &e, err, sizeof err) == SPOOL_READ_OK)
+			rc = task_from_entry(t, &e, download_dir, download_origin, now, err,
+			    sizeof err);
+		spool_entry_free(&e);
+	}
+	if (rc == 0)
+		snprintf(report, reportlen, "state file damaged (%s): kept as %s, task rebuilt "
+		    "from its stored callback", why, kept);
+	else
+		snprintf(report, reportlen, "state file damaged (%s): kept as %s; no stored "
+		    "callback to rebuild the task from", why, kept);
+	return rc;
+}
+
 /* ---- JSON out ---- */
+
+static const char *const hook_names[] = {
+	[HOOK_NONE] = "", [HOOK_ON_DONE] = "on_done", [HOOK_ON_FAILED] = "on_failed",
+};
+
+static enum task_hook
+hook_from_name(const char *s)
+{
+	for (size_t i = 0; i < sizeof hook_names / sizeof hook_names[0]; i++)
+		if (strcmp(s, hook_names[i]) == 0)
+			return (enum task_hook)i;
+	return HOOK_NONE;
+}
 
 static void
 gen_str(yajl_gen g, const char *key, const char *val)
@@ -221,6 +296,7 @@ task_to_json(const struct task *t, enum task_state shown)
 	gen_int(g, "updated", t->updated);
 	gen_int(g, "duplicates", (long long)t->duplicates);
 	gen_int(g, "forbidden", t->forbidden);
+	gen_str(g, "hookOwed", hook_names[t->hook_owed]);
 	gen_str(g, "callbackSha256", t->callback_sha256);
 	gen_str(g, "dir", t->dir);
 	gen_files(g, t);
@@ -318,6 +394,7 @@ task_load(const char *spool_dir, const char *task_id, struct task *t,
 	t->first_seen = get_int(root, "firstSeen");
 	t->updated = get_int(root, "updated");
 	t->duplicates = (unsigned long)get_int(root, "duplicates");
+	t->hook_owed = hook_from_name(get_str(root, "hookOwed"));
 	snprintf(t->callback_sha256, sizeof t->callback_sha256, "%s", get_str(root, "callbackSha256"));
 	if (load_files(t, root) < 0 || !t->msg || !t->error || !t->advice || !t->dir) {
 		snprintf(err, errlen, "out of memory");

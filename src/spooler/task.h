@@ -5,7 +5,7 @@
  *
  *   {"taskId":"...","state":"pending|active|done|failed","code":200,
  *    "msg":"...","attempts":0,"error":"","advice":"","nextAttempt":0,
- *    "firstSeen":0,"updated":0,"duplicates":0,"forbidden":0,
+ *    "firstSeen":0,"updated":0,"duplicates":0,"forbidden":0,"hookOwed":"",
  *    "callbackSha256":"...","dir":"/videos/<taskId>",
  *    "files":[{"kind":"result","url":"...","path":"...","bytes":0,
  *              "sha256":"","done":false}]}
@@ -25,11 +25,15 @@
 #include "digest.h"
 #include "entry.h"
 #include "media.h"
+#include "spool.h"
 
 #define TASK_MAX_FILES (2 * CALLBACK_MAX_URLS)
 #define TASK_MAX_AGE (14 * 86400)	/* the provider keeps results 14 days */
 
 enum task_state { TASK_PENDING, TASK_ACTIVE, TASK_DONE, TASK_FAILED };
+
+/* A hook recorded as owed before the state change that calls for it. */
+enum task_hook { HOOK_NONE, HOOK_ON_DONE, HOOK_ON_FAILED };
 
 struct task_file {
 	char kind[8];			/* "result" or "origin" */
@@ -53,6 +57,7 @@ struct task {
 	long forbidden;			/* HTTP 403 answers so far */
 	long long first_seen, updated, next_attempt;
 	unsigned long duplicates;
+	enum task_hook hook_owed;	/* run, then cleared, by the sweep */
 	char callback_sha256[SHA256_HEX_LEN + 1];
 	struct task_file files[TASK_MAX_FILES];
 	size_t nfiles;
@@ -77,6 +82,25 @@ void task_free(struct task *t);
 int task_init_from_callback(struct task *t, const struct callback *cb,
     const struct entry_meta *m, const char *download_dir, bool download_origin,
     time_t now);
+
+/*
+ * (Re)initialises t from a stored entry, as task_init_from_callback()
+ * does after parsing its body.  0, or -1 with err (a damaged body).
+ */
+int task_from_entry(struct task *t, const struct spool_entry *e,
+    const char *download_dir, bool download_origin, time_t now, char *err, size_t errlen);
+
+/*
+ * A state file that task_load() could not read (other than missing): keeps
+ * it aside as spool_dir/bad/<taskId>.state.<unique> and rebuilds t from the
+ * task's stored callback (cur/, else taking/), as a sweep would take it in
+ * for the first time.  Returns 0 with t rebuilt, or -1 when there was
+ * nothing to rebuild from; either way report holds one line for people.
+ * The caller holds the task's claim and saves t.
+ */
+int task_recover(const char *spool_dir, const char *task_id, const char *why,
+    const char *download_dir, bool download_origin, time_t now, struct task *t,
+    char *report, size_t reportlen);
 
 /* The task as one line of JSON (no newline); malloc'd, caller frees. */
 char *task_to_json(const struct task *t, enum task_state shown);
