@@ -17,7 +17,9 @@
  *    "errorMessage":null,"fallbackFlag":false,"ready":false,
  *    "resultUrl":null,"ms":12}
  *
- * ms is how long the question took, in milliseconds.
+ * ms is how long the question took, in milliseconds.  With --flat FILE,
+ * the same fields also go to FILE as "name=value" lines, for shell tests:
+ * lists joined by commas, null as "null", newlines in text as blanks.
  *
  * Exit status 0 when an answer was printed (whatever its verdict), 2 on
  * usage errors or when the client cannot be set up (reason on stderr).
@@ -38,7 +40,7 @@ usage(const char *why)
 {
 	fprintf(stderr, "kie-cli: %s\n"
 	    "usage: kie-cli [--base URL] [--ca-file FILE] [--connect-timeout S]\n"
-	    "       [--timeout S] [--max-answer BYTES] [--deadline-in S]\n"
+	    "       [--timeout S] [--max-answer BYTES] [--deadline-in S] [--flat FILE]\n"
 	    "       record-info TASKID | 1080p TASKID [INDEX] | 4k TASKID [INDEX [CALLBACK_URL]]\n"
 	    "       (the key in VEO_API_KEY)\n", why);
 	exit(2);
@@ -57,67 +59,104 @@ number(const char *s, const char *opt)
 
 #define STR(g, s) yajl_gen_string(g, (const unsigned char *)(s), strlen(s))
 
+/* Where an answer goes: the JSON line, and the flat file when asked for. */
+struct out {
+	yajl_gen g;
+	FILE *flat;
+};
+
+/* A flat value on one line: newlines become blanks. */
 static void
-gen_str_or_null(yajl_gen g, const char *key, const char *v)
+flat_text(FILE *f, const char *s)
 {
-	STR(g, key);
+	for (; *s != '\0'; s++)
+		fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+}
+
+static void
+put_str(struct out *o, const char *key, const char *v)
+{
+	STR(o->g, key);
 	if (v == NULL)
-		yajl_gen_null(g);
+		yajl_gen_null(o->g);
 	else
-		STR(g, v);
+		STR(o->g, v);
+	if (o->flat != NULL) {
+		fprintf(o->flat, "%s=", key);
+		flat_text(o->flat, v == NULL ? "null" : v);
+		fputc('\n', o->flat);
+	}
 }
 
 static void
-gen_list(yajl_gen g, const char *key, char *const *l)
+put_int(struct out *o, const char *key, long long v)
 {
-	STR(g, key);
-	yajl_gen_array_open(g);
-	for (size_t i = 0; l != NULL && l[i] != NULL; i++)
-		STR(g, l[i]);
-	yajl_gen_array_close(g);
+	STR(o->g, key);
+	yajl_gen_integer(o->g, v);
+	if (o->flat != NULL)
+		fprintf(o->flat, "%s=%lld\n", key, v);
 }
 
 static void
-print_answer(const char *endpoint, const char *task, const struct kie_answer *a, double secs)
+put_bool(struct out *o, const char *key, bool v)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
+	STR(o->g, key);
+	yajl_gen_bool(o->g, v);
+	if (o->flat != NULL)
+		fprintf(o->flat, "%s=%s\n", key, v ? "true" : "false");
+}
+
+/* Flat: the URLs joined by commas. */
+static void
+put_list(struct out *o, const char *key, char *const *l)
+{
+	STR(o->g, key);
+	yajl_gen_array_open(o->g);
+	if (o->flat != NULL)
+		fprintf(o->flat, "%s=", key);
+	for (size_t i = 0; l != NULL && l[i] != NULL; i++) {
+		STR(o->g, l[i]);
+		if (o->flat != NULL)
+			fprintf(o->flat, "%s%s", i ? "," : "", l[i]);
+	}
+	yajl_gen_array_close(o->g);
+	if (o->flat != NULL)
+		fputc('\n', o->flat);
+}
+
+static void
+print_answer(const char *endpoint, const char *task, const struct kie_answer *a, double secs,
+    FILE *flat)
+{
+	struct out o = { yajl_gen_alloc(NULL), flat };
 	const unsigned char *buf;
 	size_t len;
 
-	yajl_gen_map_open(g);
-	gen_str_or_null(g, "endpoint", endpoint);
-	gen_str_or_null(g, "taskId", task);
-	gen_str_or_null(g, "verdict", kie_verdict_name(a->verdict));
-	STR(g, "transient");
-	yajl_gen_bool(g, kie_verdict_transient(a->verdict));
-	STR(g, "http");
-	yajl_gen_integer(g, a->http_status);
-	STR(g, "code");
-	yajl_gen_integer(g, a->code);
-	gen_str_or_null(g, "msg", a->msg);
-	STR(g, "retryAfter");
-	yajl_gen_integer(g, a->retry_after);
-	gen_str_or_null(g, "error", a->error);
-	STR(g, "successFlag");
-	yajl_gen_integer(g, a->success_flag);
-	gen_list(g, "resultUrls", a->result_urls);
-	gen_list(g, "originUrls", a->origin_urls);
-	gen_str_or_null(g, "resolution", a->resolution);
-	STR(g, "errorCode");
-	yajl_gen_integer(g, a->error_code);
-	gen_str_or_null(g, "errorMessage", a->error_message);
-	STR(g, "fallbackFlag");
-	yajl_gen_bool(g, a->fallback);
-	STR(g, "ready");
-	yajl_gen_bool(g, a->ready);
-	gen_str_or_null(g, "resultUrl", a->result_url);
-	STR(g, "ms");
-	yajl_gen_integer(g, (long long)(secs * 1000));
-	yajl_gen_map_close(g);
-	yajl_gen_get_buf(g, &buf, &len);
+	yajl_gen_map_open(o.g);
+	put_str(&o, "endpoint", endpoint);
+	put_str(&o, "taskId", task);
+	put_str(&o, "verdict", kie_verdict_name(a->verdict));
+	put_bool(&o, "transient", kie_verdict_transient(a->verdict));
+	put_int(&o, "http", a->http_status);
+	put_int(&o, "code", a->code);
+	put_str(&o, "msg", a->msg);
+	put_int(&o, "retryAfter", a->retry_after);
+	put_str(&o, "error", a->error);
+	put_int(&o, "successFlag", a->success_flag);
+	put_list(&o, "resultUrls", a->result_urls);
+	put_list(&o, "originUrls", a->origin_urls);
+	put_str(&o, "resolution", a->resolution);
+	put_int(&o, "errorCode", a->error_code);
+	put_str(&o, "errorMessage", a->error_message);
+	put_bool(&o, "fallbackFlag", a->fallback);
+	put_bool(&o, "ready", a->ready);
+	put_str(&o, "resultUrl", a->result_url);
+	put_int(&o, "ms", (long long)(secs * 1000));
+	yajl_gen_map_close(o.g);
+	yajl_gen_get_buf(o.g, &buf, &len);
 	fwrite(buf, 1, len, stdout);
 	putchar('\n');
-	yajl_gen_free(g);
+	yajl_gen_free(o.g);
 }
 
 static double
@@ -139,12 +178,14 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "max-answer", required_argument, NULL, 'm' },
 		{ "deadline-in", required_argument, NULL, 'd' },
+		{ "flat", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kie_opts o = { .api_key = getenv("VEO_API_KEY") };
 	struct kie_answer a;
 	struct kie *k;
-	const char *cmd, *task;
+	const char *cmd, *task, *flat_path = NULL;
+	FILE *flat = NULL;
 	char err[512];
 	int c, index = 0;
 	double t0;
@@ -157,6 +198,7 @@ main(int argc, char **argv)
 		case 't': o.request_timeout = (long)number(optarg, "--timeout"); break;
 		case 'm': o.max_answer = number(optarg, "--max-answer"); break;
 		case 'd': o.deadline = time(NULL) + (time_t)number(optarg, "--deadline-in"); break;
+		case 'f': flat_path = optarg; break;
 		default: usage("unknown option");
 		}
 	}
@@ -185,7 +227,15 @@ main(int argc, char **argv)
 		kie_get_4k(k, task, index, argc - optind == 4 ? argv[optind + 3] : NULL, &a);
 	else
 		usage("the question is record-info, 1080p or 4k, with its arguments");
-	print_answer(cmd, task, &a, now() - t0);
+	if (flat_path != NULL && (flat = fopen(flat_path, "w")) == NULL) {
+		perror(flat_path);
+		return 2;
+	}
+	print_answer(cmd, task, &a, now() - t0, flat);
+	if (flat != NULL && fclose(flat) != 0) {
+		perror(flat_path);
+		return 2;
+	}
 	kie_answer_free(&a);
 	kie_free(k);
 	curl_global_cleanup();
