@@ -817,21 +817,22 @@ ask(struct kie *k, enum endpoint ep, const char *task_id, const char *url, const
 	return a->verdict;
 }
 
-/* <base>/api/v1/veo/<path>?taskId=<escaped>[&index=N]; NULL on failure. */
+/* <base>/api/v1/veo/<path>[?taskId=<escaped>[&index=N]] (no query when
+ * task_id is NULL, no index when index < 0); NULL on failure. */
 static char *
 endpoint_url(struct kie *k, const char *path, const char *task_id, int index)
 {
-	char *esc, *url = NULL;
+	char *esc = NULL, *url = NULL;
 	int r;
 
-	if ((esc = curl_easy_escape(k->easy, task_id, 0)) == NULL)
+	if (task_id != NULL && (esc = curl_easy_escape(k->easy, task_id, 0)) == NULL)
 		return NULL;
-	if (index >= 0)
-		r = asprintf(&url, "%s/api/v1/veo/%s?taskId=%s&index=%d", k->base, path, esc, index);
-	else if (*path == '\0')
-		r = asprintf(&url, "%s/api/v1/veo/get-4k-video", k->base);
-	else
+	if (esc == NULL)
+		r = asprintf(&url, "%s/api/v1/veo/%s", k->base, path);
+	else if (index < 0)
 		r = asprintf(&url, "%s/api/v1/veo/%s?taskId=%s", k->base, path, esc);
+	else
+		r = asprintf(&url, "%s/api/v1/veo/%s?taskId=%s&index=%d", k->base, path, esc, index);
 	curl_free(esc);
 	return r < 0 ? NULL : url;
 }
@@ -912,7 +913,7 @@ kie_get_4k(struct kie *k, const char *task_id, int index, const char *callback_u
 	enum kie_verdict v;
 
 	start(a);
-	url = endpoint_url(k, "", task_id, -1);
+	url = endpoint_url(k, "get-4k-video", NULL, -1);
 	body = body_4k(task_id, index < 0 ? 0 : index, callback_url);
 	if (url == NULL || body == NULL) {
 		free(url);
