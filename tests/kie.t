@@ -217,6 +217,12 @@ is "$(jf verdict)" "unreachable" "an answer slower than the deadline: unreachabl
 ok $(( ms > 3000 )) "the deadline held (${ms} ms for a 2 s limit)"
 like "$(jf error)" "time limit" "and the error says it was the run's time limit"
 
+# ---- the videos the stand-in serves (faultserver.py's generated files) ----
+curl -s --noproxy '*' -o "$T/vid.mp4" "$MAIN/video/vid1.mp4?size=300000"
+is "$(sha256sum <"$T/vid.mp4" | cut -d' ' -f1)" "$(generated_sha vid1 300000)" "the stand-in serves generated videos"
+curl -s --noproxy '*' -r 100000- "$MAIN/video/vid1.mp4?size=300000" | cmp -s - <(tail -c +100001 "$T/vid.mp4")
+ok $? "and honours Range bytes=N-"
+
 # ---- what every request looked like ----
 api=$(grep -h ' /api/v1/veo/' "$T"/kie.log "$T"/kcb.log "$T"/ktls.log 2>/dev/null)
 n=$(printf '%s\n' "$api" | grep -c .)
