@@ -13,7 +13,7 @@
 #define DEFAULT_CONFIG_FILE "/etc/veo-callback.conf"
 #define MAX_CONFIG_FILE (1 << 20)
 
-enum key_type { T_STRING, T_SIZE, T_INT, T_BOOL };
+enum key_type { T_STRING, T_SIZE, T_INT, T_BOOL, T_CHOICE };
 
 struct key_def {
 	const char *name;
@@ -53,8 +53,21 @@ static const struct key_def keys[K_COUNT] = {
 	[K_ON_DONE]          = { "on_done", T_STRING, NULL, S(on_done), 0, 0, false },
 	[K_ON_FAILED]        = { "on_failed", T_STRING, NULL, S(on_failed), 0, 0, false },
 	[K_HOOK_TIMEOUT]     = { "hook_timeout", T_INT, "60", S(hook_timeout), 1, 86400, false },
+	[K_API_KEY]          = { "api_key", T_STRING, NULL, S(api_key), 0, 0, true },
+	[K_API_BASE]         = { "api_base", T_STRING, "https://api.kie.ai", S(api_base), 0, 0, false },
+	[K_RECOVER_AFTER]    = { "recover_after", T_INT, "900", S(recover_after), 0, 1209600, false },
+	[K_POLL_INTERVAL]    = { "poll_interval", T_INT, "60", S(poll_interval), 1, 86400, false },
+	[K_VERIFY]           = { "verify", T_BOOL, "yes", S(verify), 0, 0, false },
+	[K_UPGRADE]          = { "upgrade", T_CHOICE, "none", S(upgrade), 0, 0, false },
+	[K_CALLBACK_URL]     = { "callback_url", T_STRING, NULL, S(callback_url), 0, 0, true },
 };
 #undef S
+
+/* The values a T_CHOICE key takes; the index is stored (an int). */
+static const char *const choices[K_COUNT][4] = {
+	[K_UPGRADE] =		/* enum upgrade */
+	    { "none", "1080p", "4k", NULL },
+};
 
 const char *
 config_key_name(enum config_key k)
@@ -288,6 +301,15 @@ parse_int(const char *s, long long *out)
 }
 
 static int
+resolve_choice(enum config_key k, const char *v, int *out)
+{
+	for (int i = 0; choices[k][i] != NULL; i++)
+		if (strcasecmp(v, choices[k][i]) == 0)
+			return *out = i, 0;
+	return -1;
+}
+
+static int
 resolve_key(const struct key_def *d, const char *v, struct settings *s)
 {
 	char *field = (char *)s + d->offset;
@@ -312,8 +334,24 @@ resolve_key(const struct key_def *d, const char *v, struct settings *s)
 			return -1;
 		*(long long *)field = n;
 		return 0;
+	case T_CHOICE:
+		return resolve_choice((enum config_key)(d - keys), v, (int *)field);
 	}
 	return -1;
+}
+
+/* "expected none, 1080p or 4k" */
+static const char *
+choice_text(const struct key_def *d)
+{
+	static char buf[128];
+	const char *const *c = choices[d - keys];
+	size_t o = (size_t)snprintf(buf, sizeof buf, "expected %s", c[0]);
+
+	for (int i = 1; c[i] != NULL && o < sizeof buf; i++)
+		o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s",
+		    c[i + 1] != NULL ? ", " : " or ", c[i]);
+	return buf;
 }
 
 static const char *
@@ -323,8 +361,15 @@ rule_text(const struct key_def *d)
 	case T_BOOL: return "expected yes or no";
 	case T_SIZE: return "expected a size such as 64K, 100M or 4G, within limits";
 	case T_INT: return "expected a whole number within limits";
+	case T_CHOICE: return choice_text(d);
 	default: return "invalid";
 	}
+}
+
+static bool
+http_url(const char *s)
+{
+	return s != NULL && (strncasecmp(s, "https://", 8) == 0 || strncasecmp(s, "http://", 7) == 0);
 }
 
 int
@@ -348,7 +393,35 @@ config_resolve(const struct config *c, config_param_fn param, void *ctx,
 		snprintf(err, errlen, "spool_dir must be an absolute path");
 		return -1;
 	}
+	/* Values not shown: callback_url is secret (it may carry ?token=). */
+	if (s->api_base != NULL && !http_url(s->api_base)) {
+		snprintf(err, errlen, "api_base must be an http:// or https:// URL");
+		return -1;
+	}
+	if (s->callback_url != NULL && !http_url(s->callback_url)) {
+		snprintf(err, errlen, "callback_url must be an http:// or https:// URL");
+		return -1;
+	}
 	return 0;
+}
+
+/* What the keys of kie.ai's API need of each other. */
+static void
+print_notes(FILE *out, const struct config *c)
+{
+	enum config_source src;
+	const char *key = config_raw(c, NULL, NULL, K_API_KEY, &src);
+	const char *up = config_raw(c, NULL, NULL, K_UPGRADE, &src);
+	const char *cb = config_raw(c, NULL, NULL, K_CALLBACK_URL, &src);
+	int upgrade = UPGRADE_NONE;
+
+	if (up != NULL)
+		resolve_choice(K_UPGRADE, up, &upgrade);
+	if (upgrade != UPGRADE_NONE && (key == NULL || *key == '\0'))
+		fprintf(out, "# note: upgrade = %s needs api_key\n", choices[K_UPGRADE][upgrade]);
+	if (upgrade == UPGRADE_4K && (cb == NULL || *cb == '\0'))
+		fprintf(out, "# note: upgrade = 4k needs callback_url, where kie.ai posts the "
+		    "4K video's callback\n");
 }
 
 void
@@ -362,5 +435,6 @@ config_print(FILE *out, const struct config *c)
 		    v == NULL || *v == '\0' ? "(unset)" : keys[k].secret ? "********" : v,
 		    config_source_name(src));
 	}
+	print_notes(out, c);
 	fprintf(out, "# configuration file: %s\n", c->path ? c->path : "(none read)");
 }

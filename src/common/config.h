@@ -29,10 +29,15 @@ enum config_key {
 	K_CA_FILE, K_DOWNLOAD_ORIGIN, K_MAX_ATTEMPTS, K_KEEP_DAYS,
 	K_CONNECT_TIMEOUT, K_STALL_TIMEOUT, K_MIN_SPEED, K_MAX_TIME,
 	K_ON_DONE, K_ON_FAILED, K_HOOK_TIMEOUT,
+	K_API_KEY, K_API_BASE, K_RECOVER_AFTER, K_POLL_INTERVAL, K_VERIFY, K_UPGRADE,
+	K_CALLBACK_URL,
 	K_COUNT
 };
 
 enum config_source { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_REQUEST };
+
+/* The values of "upgrade", in the order config.c lists them. */
+enum upgrade { UPGRADE_NONE, UPGRADE_1080P, UPGRADE_4K };
 
 /* The typed, validated view that the programs use. */
 struct settings {
@@ -63,6 +68,15 @@ struct settings {
 	const char *on_done;		/* hook commands, run with execve */
 	const char *on_failed;
 	long long hook_timeout;		/* seconds */
+	/* kie.ai's API (veo-spooler); nothing below is used without api_key. */
+	const char *api_key;		/* NULL: the API is never asked */
+	const char *api_base;		/* an http(s) URL */
+	long long recover_after;	/* seconds without a callback, then ask */
+	long long poll_interval;	/* least seconds between two questions */
+	bool verify;			/* confirm callbacks with record-info */
+	int upgrade;			/* enum upgrade */
+	const char *callback_url;	/* callBackUrl of 4K requests; secret
+					 * (it may carry ?token=) */
 };
 
 struct config {

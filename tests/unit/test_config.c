@@ -456,6 +456,97 @@ test_print(void)
 	clean_env();
 }
 
+/* The keys of kie.ai's API: defaults, values, errors, check-config. */
+static void
+test_api_keys(void)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "upgrade = 8k\n", "upgrade (from file): bad value '8k': expected none, 1080p or 4k" },
+		{ "upgrade = \n", "upgrade (from file)" },
+		{ "poll_interval = 0\n", "poll_interval (from file)" },
+		{ "recover_after = 1209601\n", "recover_after (from file)" },
+		{ "verify = sometimes\n", "verify (from file)" },
+		{ "api_base = api.kie.ai\n", "api_base must be an http:// or https:// URL" },
+		{ "callback_url = me.example/cb?token=" SECRET_TOKEN "\n",
+		  "callback_url must be an http:// or https:// URL" },
+		{ "api_key = " SECRET_TOKEN "\nupgrade = \n", "upgrade (from file)" },
+	};
+	struct config c;
+	struct settings s;
+	char err[256] = "", *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	clean_env();
+	ok(load_resolve("", NULL, &c, &s, err, sizeof err) == 0, "API keys: defaults resolve: %s", err);
+	ok(s.api_key == NULL && s.callback_url == NULL, "api_key and callback_url unset by default");
+	is_str(s.api_base, "https://api.kie.ai", "default api_base");
+	is_int(s.recover_after, 900, "default recover_after 900");
+	is_int(s.poll_interval, 60, "default poll_interval 60");
+	ok(s.verify, "default verify yes");
+	is_int(s.upgrade, UPGRADE_NONE, "default upgrade none");
+	config_free(&c);
+
+	ok(load_resolve("api_key = " SECRET_HMAC "\nupgrade = 4K\napi_base = http://127.0.0.1:9\n"
+	    "callback_url = https://me.example/cb?token=" SECRET_TOKEN "\nverify = no\n"
+	    "recover_after = 0\npoll_interval = 1\n", NULL, &c, &s, err, sizeof err) == 0,
+	    "API keys set in the file: %s", err);
+	is_str(s.api_key, SECRET_HMAC, "api_key read");
+	is_int(s.upgrade, UPGRADE_4K, "upgrade 4K (any case) is UPGRADE_4K");
+	ok(!s.verify && s.recover_after == 0 && s.poll_interval == 1, "verify, recover_after, poll_interval read");
+	is_str(s.api_base, "http://127.0.0.1:9", "api_base read");
+	config_free(&c);
+	setenv("VEO_UPGRADE", "1080p", 1);
+	ok(load_resolve("", NULL, &c, &s, err, sizeof err) == 0 && s.upgrade == UPGRADE_1080P,
+	    "VEO_UPGRADE=1080p is UPGRADE_1080P");
+	config_free(&c);
+	clean_env();
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = load_resolve(bad[i].text, NULL, &c, &s, err, sizeof err);
+
+		ok(rc == -1 && strstr(err, bad[i].want) != NULL && strstr(err, "S3CRET") == NULL,
+		    "refused, without secrets: %s", err);
+		config_free(&c);
+	}
+
+	/* check-config: both secrets masked; what upgrade needs is said. */
+	write_file(conf, "api_key = " SECRET_HMAC "\nupgrade = 4k\n");
+	setenv("VEO_CONFIG", conf, 1);
+	setenv("VEO_CALLBACK_URL", "https://me.example/cb?token=" SECRET_TOKEN, 1);
+	if (config_load(&c, err, sizeof err) < 0 || (f = open_memstream(&out, &len)) == NULL) {
+		ok(0, "config_print set-up: %s", err);
+		config_free(&c);
+		return;
+	}
+	config_print(f, &c);
+	fclose(f);
+	ok(strstr(out, "S3CRET") == NULL && strstr(out, "me.example") == NULL,
+	    "check-config shows neither api_key nor callback_url");
+	ok(strstr(out, "\napi_key ") != NULL && strstr(strstr(out, "\napi_key "), "********") != NULL,
+	    "api_key masked");
+	ok(strstr(out, "needs") == NULL, "upgrade = 4k with api_key and callback_url: no note");
+	free(out);
+	config_free(&c);
+	unsetenv("VEO_CALLBACK_URL");
+	write_file(conf, "upgrade = 4k\n");
+	if (config_load(&c, err, sizeof err) < 0 || (f = open_memstream(&out, &len)) == NULL) {
+		ok(0, "config_print set-up: %s", err);
+		config_free(&c);
+		return;
+	}
+	config_print(f, &c);
+	fclose(f);
+	ok(strstr(out, "# note: upgrade = 4k needs api_key") != NULL &&
+	    strstr(out, "# note: upgrade = 4k needs callback_url") != NULL,
+	    "check-config says that upgrade = 4k needs api_key and callback_url");
+	free(out);
+	config_free(&c);
+	clean_env();
+}
+
 static void
 test_key_meta(void)
 {
@@ -465,9 +556,11 @@ test_key_meta(void)
 	is_str(config_key_name(K_HMAC_KEY_PREVIOUS), "hmac_key_previous", "key name hmac_key_previous");
 	ok(config_key_secret(K_TOKEN) && config_key_secret(K_HMAC_KEY) &&
 	    config_key_secret(K_HMAC_KEY_PREVIOUS), "token and HMAC keys are secret");
+	ok(config_key_secret(K_API_KEY) && config_key_secret(K_CALLBACK_URL),
+	    "api_key and callback_url (it may carry ?token=) are secret");
 	for (int k = 0; k < K_COUNT; k++)
 		secrets += config_key_secret(k);
-	is_int(secrets, 3, "no other key is secret");
+	is_int(secrets, 5, "no other key is secret");
 	is_str(config_source_name(SRC_DEFAULT), "default", "source name default");
 	is_str(config_source_name(SRC_FILE), "file", "source name file");
 	is_str(config_source_name(SRC_ENV), "environment", "source name environment");
@@ -492,6 +585,7 @@ main(void)
 	test_bools();
 	test_key_meta();
 	test_print();
+	test_api_keys();
 	unlink(conf);
 	rmdir(dir);
 	return done_testing();
