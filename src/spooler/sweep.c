@@ -40,6 +40,7 @@ struct sweep {
 	char **owed;		/* taskIds whose hook is owed (task.h), malloc'd */
 	size_t nowed, capowed;
 	bool told_disk_full;	/* reported once a sweep */
+	bool told_no_dir;	/* likewise: download directories cannot be made */
 };
 
 /* ---- reporting ---- */
@@ -527,18 +528,25 @@ collect(struct batch *b, size_t i)
 	return o;
 }
 
-/* A failure that is this machine's, not the task's: no attempt counted. */
+/*
+ * A failure that no attempt of the task can fix (a full disk, a download
+ * directory that cannot be made, a link planted as the task's directory):
+ * recorded on the task, no attempt counted.  *told, when given, makes the
+ * report once a sweep for a problem all tasks share.
+ */
 static void
-wait_for_machine(struct sweep *w, struct task *t, const char *error, const char *advice)
+wait_for_machine(struct sweep *w, struct task *t, const char *error, const char *advice,
+    bool *told)
 {
 	task_set(&t->error, "%s", error);
 	task_set(&t->advice, "%s", advice);
-	if (!w->told_disk_full) {
+	if (told == NULL || !*told) {
 		char line[700];
 
 		snprintf(line, sizeof line, "%s; %s", error, advice);
 		problem(w, t->task_id, "waiting", line);
-		w->told_disk_full = true;
+		if (told != NULL)
+			*told = true;
 	}
 }
 
@@ -563,7 +571,7 @@ decide(struct sweep *w, struct batch *b, size_t i)
 	case VERDICT_NOT_RUN:
 		return;		/* nothing ran: no attempt counted */
 	case VERDICT_WAIT:
-		wait_for_machine(w, t, o.job->error, o.policy.advice);
+		wait_for_machine(w, t, o.job->error, o.policy.advice, &w->told_disk_full);
 		return;
 	case VERDICT_EXPIRED:
 	case VERDICT_FAIL:
@@ -656,7 +664,8 @@ add_jobs(struct sweep *w, struct batch *b, size_t i)
 
 	if ((b->dir_fd[i] = taskdir_open(w->s->download_dir, t->dir, err, sizeof err,
 	    &advice)) < 0) {
-		wait_for_machine(w, t, err, advice);
+		wait_for_machine(w, t, err, advice, b->dir_fd[i] == -2 ? NULL : &w->told_no_dir);
+		b->dir_fd[i] = -1;
 		return;
 	}
 	for (size_t k = 0; k < t->nfiles; k++) {

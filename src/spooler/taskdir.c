@@ -36,6 +36,7 @@ taskdir_open(const char *download_dir, const char *dir, char *err, size_t errlen
 		    "under download_dir";
 		snprintf(err, errlen, "download directory %s is not a directory (a symbolic "
 		    "link?): refused", dir);
+		return -2;
 	} else if (fd < 0) {
 		snprintf(err, errlen, "cannot open download directory %s: %s", dir,
 		    strerror(errno));

@@ -18,7 +18,9 @@
 /*
  * Creates download_dir (if missing) and dir in it, then opens dir.
  * Returns the descriptor (O_DIRECTORY, close-on-exec; the caller closes
- * it), or -1 with a one-line reason in err and the advice in advice.
+ * it); or, with a one-line reason in err and the advice in advice, -2 when
+ * dir is not a directory (a link: the task's own problem) and -1 when it
+ * cannot be made or opened (the machine's problem, shared by all tasks).
  */
 int taskdir_open(const char *download_dir, const char *dir, char *err, size_t errlen,
     const char **advice);
