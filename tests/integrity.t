@@ -240,6 +240,17 @@ else
 	ok 0 "# SKIP no read-only tmpfs here"
 fi
 
+# ---- 10. a callback with more than 32 URLs is taken, the first 32 downloaded ----
+urls=""
+for i in $(seq 0 39); do urls="$urls $BASE/v/a.mp4?n=$i"; done
+# shellcheck disable=SC2086
+is "$(post "$(callback_json 200 "ok" many_urls $urls)")" 200 "a callback with 40 result URLs is answered 200"
+sweep
+is "$(field many_urls state)" done "its task is done"
+is "$(ls "$DL/many_urls" | grep -c '^result-.*\.mp4$')" 32 "the first 32 URLs were downloaded"
+grep -q 'many_urls: too many URLs: the callback lists 40 result URLs; the first 32 are downloaded' "$T/err"
+ok $? "and the sweep says so"
+
 # ---- kill -9 at random points of sweeps, 20 times: every file right, every hook run ----
 rm -f "$T/hooks.ran"
 export VEO_ON_DONE=$T/hook.sh VEO_ON_FAILED=$T/hook.sh

@@ -190,8 +190,11 @@ add_url(struct parser *p, const unsigned char *s, size_t len)
 
 	if (!url_valid((const char *)s, len))
 		return parse_error(p, "%s: every entry must be an http(s) URL", p->urls_path);
-	if (l->n >= CALLBACK_MAX_URLS)
-		return parse_error(p, "%s: too many URLs", p->urls_path);
+	if (l->n >= CALLBACK_MAX_URLS) {
+		/* Refusing would be final for the sender: keep the first ones. */
+		l->dropped++;
+		return 1;
+	}
 	if ((nv = realloc(l->v, (l->n + 1) * sizeof *nv)) == NULL)
 		return parse_error(p, "%s", "out of memory");
 	l->v = nv;
@@ -515,7 +518,7 @@ url_list_free(struct url_list *l)
 		free(l->v[i]);
 	free(l->v);
 	l->v = NULL;
-	l->n = 0;
+	l->n = l->dropped = 0;
 }
 
 void

@@ -28,9 +28,15 @@
 #define CALLBACK_MAX_URLS 32
 #define CALLBACK_MAX_URL_LEN 8192
 
+/*
+ * A URL list keeps its first CALLBACK_MAX_URLS entries; the rest (still
+ * checked) are only counted in dropped, since a 400 would be final for the
+ * sender and lose the whole callback.
+ */
 struct url_list {
 	char **v;		/* owned strings */
 	size_t n;
+	size_t dropped;		/* entries beyond CALLBACK_MAX_URLS */
 };
 
 struct callback {

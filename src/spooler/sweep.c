@@ -294,6 +294,20 @@ adopt_callback(struct sweep *w, struct task *t, bool had_state,
 	*t = fresh;
 }
 
+/* A callback listed more URLs than are downloaded: say so once, at take-in. */
+static void
+report_dropped(struct sweep *w, const char *task_id, const char *kind,
+    const struct url_list *l)
+{
+	char line[200];
+
+	if (l->dropped == 0)
+		return;
+	snprintf(line, sizeof line, "the callback lists %zu %s URLs; the first %d are "
+	    "downloaded", l->n + l->dropped, kind, CALLBACK_MAX_URLS);
+	problem(w, task_id, "too many URLs", line);
+}
+
 /*
  * Records one taken entry in the task's state.  Returns 0 once the state
  * holds it (the caller may then retire the entry), -1 otherwise.
@@ -317,6 +331,8 @@ adopt_entry(struct sweep *w, const char *task_id, const struct spool_entry *e,
 		adopt_callback(w, &t, had_state, cb, &e->meta);
 		w->st->taken_in++;
 		verbose(w, task_id, "taken in", NULL);
+		report_dropped(w, task_id, "result", &cb->result_urls);
+		report_dropped(w, task_id, "origin", &cb->origin_urls);
 	}
 	rc = commit(w, &t, !same && t.state == TASK_FAILED);
 	task_free(&t);
