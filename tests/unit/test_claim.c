@@ -1,0 +1,672 @@
+/*
+ * test_claim: task claims and the sweep lock (claim.h).  A claim is taken
+ * once; other processes are refused while its holder lives and refreshes
+ * it; it is stale when its holder on this host is gone, when its PID now
+ * names a process with another start time, or when nobody refreshed it for
+ * CLAIM_STALE_AFTER seconds; only its holder releases it.
+ *
+ * A process sees its own live claim as held too, so every "second
+ * claimer" here is a forked child.  Children end with _exit() and report
+ * through their exit status.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "claim.h"
+#include "fsutil.h"
+#include "spool.h"
+#include "tap.h"
+
+#define TID	"veo_task_claim1"
+
+static char base[] = "/tmp/veo-test-claim.XXXXXX";
+
+/* A fresh spool, prepared for the spooler, under base. */
+static const char *
+fresh(const char *name)
+{
+	static char path[PATH_MAX];
+	char err[256];
+
+	snprintf(path, sizeof path, "%s/%s", base, name);
+	if (mkdir(path, 0700) < 0 || spool_prepare(path, true, err, sizeof err) < 0) {
+		printf("Bail out! spool %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	return path;
+}
+
+/* This host's name as claims spell it: '/', ' ' and '\n' replaced by '_'. */
+static void
+host(char *buf, size_t len)
+{
+	if (gethostname(buf, len - 1) < 0)
+		snprintf(buf, len, "localhost");
+	buf[len - 1] = '\0';
+	for (char *p = buf; *p; p++)
+		if (*p == '/' || *p == ' ' || *p == '\n')
+			*p = '_';
+}
+
+/* Field 22 of /proc/<pid>/stat: when the process started, in clock ticks. */
+static unsigned long long
+start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	for (int field = 3; field <= 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+/* "host pid starttime\n" for pid. */
+static void
+holder_line(char *buf, size_t len, pid_t pid, unsigned long long started)
+{
+	char h[64];
+
+	host(h, sizeof h);
+	snprintf(buf, len, "%s %ld %llu\n", h, (long)pid, started);
+}
+
+static void
+claim_path(char *buf, size_t len, const char *sp, const char *task)
+{
+	snprintf(buf, len, "%s/claim/%s", sp, task);
+}
+
+/* Puts a claim with the given line in place, as another holder would. */
+static void
+write_claim(const char *sp, const char *task, const char *line)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	claim_path(path, sizeof path, sp, task);
+	unlink(path);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0660)) < 0 ||
+	    write_all(fd, line, strlen(line)) < 0 || close(fd) < 0)
+		printf("# write_claim %s: %s\n", path, strerror(errno));
+}
+
+/* The claim's content into buf ("" when there is none). */
+static const char *
+read_claim(const char *sp, const char *task, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n = -1;
+	int fd;
+
+	claim_path(path, sizeof path, sp, task);
+	if ((fd = open(path, O_RDONLY)) >= 0) {
+		n = read(fd, buf, len - 1);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static bool
+claim_exists(const char *sp, const char *task)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	claim_path(path, sizeof path, sp, task);
+	return lstat(path, &st) == 0;
+}
+
+/* Sets the claim's mtime to age seconds ago. */
+static void
+age_claim(const char *sp, const char *task, long age)
+{
+	char path[PATH_MAX];
+	struct timespec ts[2];
+
+	claim_path(path, sizeof path, sp, task);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age;
+	ts[1] = ts[0];
+	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		printf("# utimensat %s: %s\n", path, strerror(errno));
+}
+
+/* Seconds since the claim's mtime; -1 when there is none. */
+static long
+claim_age(const char *sp, const char *task)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	claim_path(path, sizeof path, sp, task);
+	return stat(path, &st) == 0 ? (long)(time(NULL) - st.st_mtime) : -1;
+}
+
+/* Entries of spool/tmp (claims are made there first; none may stay). */
+static int
+tmp_entries(const char *sp)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof path, "%s/tmp", sp);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* What a child process gets from claim_task() and claim_held(), as an exit status. */
+enum { CHILD_OK = 10, CHILD_BUSY = 11, CHILD_ERROR = 12 };
+
+static int
+claim_in_child(const char *sp, const char *task)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		char err[256];
+		enum claim_result r = claim_task(sp, task, err, sizeof err);
+
+		_exit(r == CLAIM_OK ? CHILD_OK : r == CLAIM_BUSY ? CHILD_BUSY : CHILD_ERROR);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static int
+held_in_child(const char *sp, const char *task)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0)
+		_exit(claim_held(sp, task) ? 1 : 0);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static int
+release_in_child(const char *sp, const char *task)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		claim_release(sp, task);
+		_exit(0);
+	}
+	return pid > 0 && waitpid(pid, &status, 0) == pid ? 0 : -1;
+}
+
+/* A live process of ours that only waits: the holder of a claim we write for it. */
+struct sleeper {
+	pid_t pid;
+	int fd;		/* closing it lets the process exit */
+};
+
+static int
+sleeper_start(struct sleeper *s)
+{
+	int p[2];
+	char c;
+
+	if (pipe(p) < 0)
+		return -1;
+	fflush(stdout);
+	if ((s->pid = fork()) == 0) {
+		close(p[1]);
+		while (read(p[0], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	s->fd = p[1];
+	return s->pid > 0 ? 0 : -1;
+}
+
+static void
+sleeper_stop(struct sleeper *s)
+{
+	close(s->fd);
+	waitpid(s->pid, NULL, 0);
+}
+
+/* A PID that has just ended (reaped), with the start time it had. */
+static pid_t
+dead_pid(unsigned long long *started)
+{
+	struct sleeper s;
+
+	if (sleeper_start(&s) < 0)
+		return -1;
+	*started = start_time(s.pid);
+	sleeper_stop(&s);
+	return s.pid;
+}
+
+/* ---- tests ---- */
+
+static void
+test_claim_once(void)
+{
+	const char *sp = fresh("once");
+	char err[256] = "", line[160], mine[160];
+
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK, "first claim: CLAIM_OK");
+	holder_line(mine, sizeof mine, getpid(), start_time(getpid()));
+	is_str(read_claim(sp, TID, line, sizeof line), mine, "claim file is \"host pid starttime\\n\"");
+	ok(claim_held(sp, TID), "claim_held: our claim is held");
+	is_int(tmp_entries(sp), 0, "tmp/ empty after the claim");
+
+	/* Another process is refused while we live and refresh. */
+	is_int(claim_in_child(sp, TID), CHILD_BUSY, "a second process: CLAIM_BUSY");
+	is_int(held_in_child(sp, TID), 1, "another process sees it held");
+	is_str(read_claim(sp, TID, line, sizeof line), mine, "the claim is still ours");
+	/* Our own live claim is not stale to us either: no second claim. */
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_BUSY, "the same process again: CLAIM_BUSY");
+
+	/* Release: only the holder's counts. */
+	release_in_child(sp, TID);
+	ok(claim_exists(sp, TID), "claim_release by another process leaves our claim");
+	claim_release(sp, TID);
+	ok(!claim_exists(sp, TID), "claim_release by the holder removes it");
+	ok(!claim_held(sp, TID), "claim_held: false once released");
+	is_int(claim_in_child(sp, TID), CHILD_OK, "after release another process gets it");
+	/* That child has exited: its claim is stale at once, and ours to take. */
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK, "the exited child's claim taken over");
+	claim_release(sp, TID);
+	claim_release(sp, TID);
+	ok(!claim_exists(sp, TID), "releasing twice is harmless");
+
+	/* Claims of different tasks are independent. */
+	ok(claim_task(sp, "t_a", err, sizeof err) == CLAIM_OK &&
+	    claim_task(sp, "t_b", err, sizeof err) == CLAIM_OK, "two tasks claimed at once");
+	claim_release(sp, "t_a");
+	ok(!claim_exists(sp, "t_a") && claim_exists(sp, "t_b"), "release touches only its task");
+	claim_release(sp, "t_b");
+	is_int(tmp_entries(sp), 0, "tmp/ empty at the end");
+}
+
+static void
+test_release_only_ours(void)
+{
+	const char *sp = fresh("release");
+	char line[160], got[160], h[64];
+	struct sleeper s;
+
+	/* Another host's claim. */
+	write_claim(sp, TID, "other.example.net 4242 99\n");
+	claim_release(sp, TID);
+	ok(claim_exists(sp, TID), "another host's claim is not released");
+
+	/* A live process's claim on this host. */
+	if (sleeper_start(&s) == 0) {
+		holder_line(line, sizeof line, s.pid, start_time(s.pid));
+		write_claim(sp, TID, line);
+		claim_release(sp, TID);
+		is_str(read_claim(sp, TID, got, sizeof got), line, "another live process's claim is not released");
+		sleeper_stop(&s);
+	} else {
+		ok(0, "fork");
+	}
+
+	/* Our PID but another start time: a former holder whose PID we reuse. */
+	holder_line(line, sizeof line, getpid(), start_time(getpid()) + 1);
+	write_claim(sp, TID, line);
+	claim_release(sp, TID);
+	ok(claim_exists(sp, TID), "a claim with our PID but another start time is not released");
+
+	/* Our own line, written by hand: released. */
+	holder_line(line, sizeof line, getpid(), start_time(getpid()));
+	write_claim(sp, TID, line);
+	claim_release(sp, TID);
+	ok(!claim_exists(sp, TID), "a claim with our exact line is released");
+
+	/* Nothing there: nothing happens. */
+	claim_release(sp, "t_none");
+	ok(!claim_exists(sp, "t_none"), "releasing a missing claim creates nothing");
+	host(h, sizeof h);
+	ok(strchr(h, '/') == NULL && strchr(h, ' ') == NULL, "host name has no '/' or ' ': %s", h);
+}
+
+static void
+test_stale_dead_pid(void)
+{
+	const char *sp = fresh("dead");
+	char err[256], line[160], got[160], mine[160];
+	unsigned long long started = 0;
+	pid_t pid = dead_pid(&started);
+
+	ok(pid > 0 && started != 0, "a process started and ended (pid %ld)", (long)pid);
+	holder_line(line, sizeof line, pid, started);
+	write_claim(sp, TID, line);
+	ok(!claim_held(sp, TID), "a claim of a dead PID on this host is stale");
+	is_int(held_in_child(sp, TID), 0, "another process sees it stale too");
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK, "a stale claim is taken over: CLAIM_OK");
+	holder_line(mine, sizeof mine, getpid(), start_time(getpid()));
+	is_str(read_claim(sp, TID, got, sizeof got), mine, "the claim is now ours");
+	is_int(tmp_entries(sp), 0, "nothing left in tmp/ by the take-over");
+	claim_release(sp, TID);
+
+	/* An older claim without a start time: a dead PID is still stale. */
+	*strrchr(line, ' ') = '\0';
+	strcat(line, "\n");
+	write_claim(sp, TID, line);
+	ok(!claim_held(sp, TID), "\"host pid\" of a dead PID: stale");
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK, "and taken over");
+	claim_release(sp, TID);
+}
+
+static void
+test_stale_reused_pid(void)
+{
+	const char *sp = fresh("reused");
+	char err[256] = "", line[160], got[160], mine[160];
+	struct sleeper s;
+	unsigned long long started;
+
+	if (sleeper_start(&s) < 0) {
+		ok(0, "fork");
+		return;
+	}
+	started = start_time(s.pid);
+	ok(started != 0, "start time of a live process read");
+
+	/* Live PID, right start time: held, refused, untouched. */
+	holder_line(line, sizeof line, s.pid, started);
+	write_claim(sp, TID, line);
+	ok(claim_held(sp, TID), "live process with its start time: held");
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_BUSY, "live holder: CLAIM_BUSY");
+	is_str(read_claim(sp, TID, got, sizeof got), line, "live holder's claim untouched");
+
+	/* Same live PID, other start times: that PID is another process now. */
+	holder_line(line, sizeof line, s.pid, started - 1);
+	write_claim(sp, TID, line);
+	ok(!claim_held(sp, TID), "live PID with an earlier start time (PID reused): stale");
+	holder_line(line, sizeof line, s.pid, started + 12345);
+	write_claim(sp, TID, line);
+	ok(!claim_held(sp, TID), "live PID with another start time: stale");
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK, "reused PID's claim taken over: CLAIM_OK");
+	holder_line(mine, sizeof mine, getpid(), start_time(getpid()));
+	is_str(read_claim(sp, TID, got, sizeof got), mine, "the claim is now ours");
+	claim_release(sp, TID);
+
+	/* The live holder ends: its claim turns stale at once. */
+	holder_line(line, sizeof line, s.pid, started);
+	write_claim(sp, TID, line);
+	ok(claim_held(sp, TID), "held while the holder lives");
+	sleeper_stop(&s);
+	ok(!claim_held(sp, TID), "stale as soon as the holder has ended");
+	is_int(claim_in_child(sp, TID), CHILD_OK, "another process takes it over");
+	is_int(tmp_entries(sp), 0, "tmp/ empty");
+}
+
+static void
+test_stale_unrefreshed(void)
+{
+	const char *sp = fresh("aged");
+	char err[256] = "", path[PATH_MAX];
+	struct stat st;
+
+	/* Another host's claim: only its refresh tells. */
+	write_claim(sp, TID, "other.example.net 4242 99\n");
+	ok(claim_held(sp, TID), "another host's fresh claim: held");
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_BUSY, "another host's fresh claim: CLAIM_BUSY");
+	age_claim(sp, TID, CLAIM_STALE_AFTER - 30);
+	ok(claim_held(sp, TID), "refreshed %d s ago: still held", CLAIM_STALE_AFTER - 30);
+	age_claim(sp, TID, CLAIM_STALE_AFTER + 5);
+	ok(!claim_held(sp, TID), "not refreshed for %d s: stale", CLAIM_STALE_AFTER + 5);
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK, "an unrefreshed claim is taken over");
+
+	/* Our own live claim goes stale too when we fail to refresh it. */
+	age_claim(sp, TID, CLAIM_STALE_AFTER + 5);
+	ok(!claim_held(sp, TID), "our live claim, unrefreshed: stale");
+	is_int(claim_in_child(sp, TID), CHILD_OK, "another process takes our unrefreshed claim");
+	claim_release(sp, TID);
+	ok(claim_exists(sp, TID), "our claim_release leaves the claim that replaced ours");
+	claim_path(path, sizeof path, sp, TID);
+	unlink(path);
+
+	/* claim_touch refreshes. */
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK, "claimed again");
+	age_claim(sp, TID, CLAIM_STALE_AFTER + 100);
+	ok(claim_age(sp, TID) >= CLAIM_STALE_AFTER + 100, "mtime set %d s back", CLAIM_STALE_AFTER + 100);
+	claim_touch(sp, TID);
+	ok(claim_age(sp, TID) >= 0 && claim_age(sp, TID) <= 2, "claim_touch: mtime now");
+	ok(claim_held(sp, TID), "claim_touch: held again");
+	is_int(claim_in_child(sp, TID), CHILD_BUSY, "refreshed: another process is refused");
+	claim_release(sp, TID);
+
+	/* claim_touch creates nothing, and follows no link. */
+	claim_touch(sp, "t_none");
+	ok(!claim_exists(sp, "t_none"), "claim_touch of a missing claim creates nothing");
+	{
+		char target[PATH_MAX];
+
+		snprintf(target, sizeof target, "%s/target", sp);
+		close(open(target, O_WRONLY | O_CREAT, 0600));
+		{
+			struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+
+			utimensat(AT_FDCWD, target, ts, 0);
+		}
+		claim_path(path, sizeof path, sp, "t_link");
+		if (symlink(target, path) < 0)
+			printf("# symlink: %s\n", strerror(errno));
+		claim_touch(sp, "t_link");
+		ok(stat(target, &st) == 0 && st.st_mtime == 1000000000,
+		    "claim_touch does not follow a symlink");
+	}
+}
+
+/* Several processes claim one task at once: exactly one gets it. */
+#define RACERS 6
+
+static void
+race(const char *sp, const char *task, int *oks, int *busys)
+{
+	int start[2], results[2], release[2];
+	pid_t pids[RACERS];
+	char c;
+
+	*oks = *busys = 0;
+	if (pipe(start) < 0 || pipe(results) < 0 || pipe(release) < 0)
+		return;
+	fflush(stdout);
+	for (int i = 0; i < RACERS; i++)
+		if ((pids[i] = fork()) == 0) {
+			char err[256], r;
+
+			close(start[1]), close(results[0]), close(release[1]);
+			/* All start together, then stay alive (claims of the living are kept). */
+			if (read(start[0], &c, 1) < 0)
+				_exit(1);
+			r = (char)claim_task(sp, task, err, sizeof err);
+			if (write(results[1], &r, 1) != 1)
+				_exit(1);
+			while (read(release[0], &c, 1) > 0)
+				;
+			_exit(0);
+		}
+	close(start[0]), close(results[1]), close(release[0]);
+	usleep(50000);
+	close(start[1]);
+	for (int i = 0; i < RACERS && read(results[0], &c, 1) == 1; i++) {
+		*oks += c == CLAIM_OK;
+		*busys += c == CLAIM_BUSY;
+	}
+	close(release[1]);
+	close(results[0]);
+	for (int i = 0; i < RACERS; i++)
+		if (pids[i] > 0)
+			waitpid(pids[i], NULL, 0);
+}
+
+static void
+test_race(void)
+{
+	const char *sp = fresh("race");
+	char line[160], path[PATH_MAX];
+	unsigned long long started;
+	int oks, busys;
+	pid_t pid;
+
+	race(sp, TID, &oks, &busys);
+	ok(oks == 1 && busys == RACERS - 1, "%d processes claim one task: one CLAIM_OK (%d), the rest "
+	    "CLAIM_BUSY (%d)", RACERS, oks, busys);
+	is_int(tmp_entries(sp), 0, "tmp/ empty after the race");
+
+	/* A stale claim, taken over by several at once. */
+	claim_path(path, sizeof path, sp, TID);
+	unlink(path);
+	pid = dead_pid(&started);
+	holder_line(line, sizeof line, pid, started);
+	write_claim(sp, TID, line);
+	race(sp, TID, &oks, &busys);
+	ok(oks == 1 && busys == RACERS - 1, "%d processes take over one stale claim: one CLAIM_OK (%d), "
+	    "the rest CLAIM_BUSY (%d)", RACERS, oks, busys);
+	is_int(tmp_entries(sp), 0, "tmp/ empty after the take-over race");
+}
+
+static void
+test_errors(void)
+{
+	char path[PATH_MAX], err[256] = "";
+
+	/* A spool without claim/: an error, said. */
+	snprintf(path, sizeof path, "%s/noclaim", base);
+	mkdir(path, 0700);
+	strcat(path, "/tmp");
+	mkdir(path, 0700);
+	path[strlen(path) - 4] = '\0';
+	is_int(claim_task(path, TID, err, sizeof err), CLAIM_ERROR, "no claim/ directory: CLAIM_ERROR");
+	ok(err[0] != '\0', "with a reason: %s", err);
+	is_int(tmp_entries(path), 0, "its temp file removed");
+	ok(!claim_held(path, TID), "claim_held: false");
+
+	/* A spool without tmp/. */
+	snprintf(path, sizeof path, "%s/notmp", base);
+	mkdir(path, 0700);
+	err[0] = '\0';
+	is_int(claim_task(path, TID, err, sizeof err), CLAIM_ERROR, "no tmp/ directory: CLAIM_ERROR");
+	ok(err[0] != '\0', "with a reason: %s", err);
+}
+
+static void
+test_sweep_lock(void)
+{
+	const char *sp = fresh("lock");
+	char err[256] = "", h[64], path[PATH_MAX];
+	struct stat st;
+	int fd, fd2, status;
+	pid_t pid;
+
+	fd = claim_sweep_lock(sp, err, sizeof err);
+	ok(fd >= 0, "claim_sweep_lock: a held fd: %s", err);
+	host(h, sizeof h);
+	snprintf(path, sizeof path, "%s/sweep.%s.lock", sp, h);
+	ok(stat(path, &st) == 0 && S_ISREG(st.st_mode), "lock file is spool_dir/sweep.<host>.lock");
+
+	/* A second run, in another process: -2, with the reason. */
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		char e[256] = "";
+		int r = claim_sweep_lock(sp, e, sizeof e);
+
+		_exit(r == -2 && strstr(e, "another sweep is running") ? 0 : 1);
+	}
+	ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "another process: -2, \"another sweep is running\"");
+
+	/* A second lock in this process is refused as well. */
+	err[0] = '\0';
+	fd2 = claim_sweep_lock(sp, err, sizeof err);
+	is_int(fd2, -2, "a second claim_sweep_lock in the same process: -2");
+	if (fd2 >= 0)
+		close(fd2);
+
+	/* Released by closing the fd: the next run gets it. */
+	close(fd);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		char e[256];
+		int r = claim_sweep_lock(sp, e, sizeof e);
+
+		_exit(r >= 0 ? 0 : 1);
+	}
+	ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "after close, another process gets the lock");
+	fd = claim_sweep_lock(sp, err, sizeof err);
+	ok(fd >= 0, "and so do we, once that process has ended");
+	if (fd >= 0)
+		close(fd);
+
+	/* A missing spool_dir: -1 with a reason. */
+	snprintf(path, sizeof path, "%s/missing", base);
+	err[0] = '\0';
+	is_int(claim_sweep_lock(path, err, sizeof err), -1, "missing spool_dir: -1");
+	ok(strstr(err, path) != NULL, "the reason names the path: %s", err);
+}
+
+/* Removes everything under path (the test's own temp tree). */
+static void
+rm_tree(const char *path)
+{
+	char cmd[PATH_MAX + 32];
+
+	if (strncmp(path, "/tmp/veo-test-claim.", 20) != 0)
+		return;
+	snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", path, path);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", path);
+}
+
+int
+main(void)
+{
+	if (mkdtemp(base) == NULL) {
+		printf("Bail out! mkdtemp\n");
+		return 1;
+	}
+	test_claim_once();
+	test_release_only_ours();
+	test_stale_dead_pid();
+	test_stale_reused_pid();
+	test_stale_unrefreshed();
+	test_race();
+	test_errors();
+	test_sweep_lock();
+	rm_tree(base);
+	return done_testing();
+}
