@@ -88,8 +88,13 @@ wait_hook(pid_t pid, const struct hook_opts *o, int *status)
 	for (long i = 0;; i++) {
 		pid_t r = waitpid(pid, status, WNOHANG);
 
-		if (r == pid)
-			return i <= ticks ? 0 : 1;
+		if (r == pid && i <= ticks)
+			return 0;
+		if (r == pid) {
+			/* The hook is gone; a child of it that ignored SIGTERM is not. */
+			kill(-pid, SIGKILL);
+			return 1;
+		}
 		if (r < 0 && errno != EINTR)
 			return -1;
 		if (o->tick != NULL && i % 50 == 49)
@@ -112,7 +117,15 @@ hook_run(const char *command, const struct task *t, const struct hook_opts *o,
 	pid_t pid;
 
 	snprintf(code, sizeof code, "%lld", t->code);
-	if (cmd == NULL || (argc = split_command(cmd, argv)) <= 0 || argv[0][0] != '/') {
+	if (cmd == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((argc = split_command(cmd, argv)) < 0) {
+		snprintf(err, errlen, "hook command has more than %d arguments", HOOK_MAX_ARGS);
+		goto out;
+	}
+	if (argc == 0 || argv[0][0] != '/') {
 		snprintf(err, errlen, "hook command must start with an absolute path");
 		goto out;
 	}

@@ -61,6 +61,7 @@ task_free(struct task *t)
 	free(t->error);
 	free(t->advice);
 	free(t->dir);
+	free(t->upgrade_error);
 	memset(t, 0, sizeof *t);
 }
 
@@ -106,23 +107,58 @@ media_suffix(const char *url, enum media_kind *media)
 	return found;
 }
 
-static int
-add_files(struct task *t, const char *kind, const struct url_list *l)
+int
+task_add_files(struct task *t, const char *kind, char *const *urls, size_t n)
 {
-	for (size_t i = 0; i < l->n && t->nfiles < TASK_MAX_FILES; i++) {
-		struct task_file *f = &t->files[t->nfiles];
-		const char *ext = media_suffix(l->v[i], &f->media);
+	char *seen[TASK_MAX_FILES];
+	size_t first = task_urls(t, kind, seen, TASK_MAX_FILES);
 
+	for (size_t i = first; i < first + n && t->nfiles < TASK_MAX_FILES; i++) {
+		struct task_file *f = &t->files[t->nfiles];
+		const char *ext;
+
+		memset(f, 0, sizeof *f);
+		ext = media_suffix(urls[i - first], &f->media);
 		snprintf(f->kind, sizeof f->kind, "%s", kind);
-		f->url = strdup(l->v[i]);
+		f->url = strdup(urls[i - first]);
 		/* Names are ours, never the URL's: kind, index, known suffix. */
 		if (asprintf(&f->path, "%s/%s-%zu.%s", t->dir, kind, i, ext) < 0)
 			f->path = NULL;
-		if (f->url == NULL || f->path == NULL)
+		if (f->url == NULL || f->path == NULL) {
+			free(f->url);
+			free(f->path);
 			return -1;
+		}
 		t->nfiles++;
 	}
 	return 0;
+}
+
+void
+task_drop_files(struct task *t, const char *kind)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < t->nfiles; i++) {
+		if (strcmp(t->files[i].kind, kind) == 0) {
+			free(t->files[i].url);
+			free(t->files[i].path);
+			continue;
+		}
+		t->files[k++] = t->files[i];
+	}
+	t->nfiles = k;
+}
+
+size_t
+task_urls(const struct task *t, const char *kind, char **urls, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nfiles && n < max; i++)
+		if (strcmp(t->files[i].kind, kind) == 0)
+			urls[n++] = t->files[i].url;
+	return n;
 }
 
 int
@@ -143,6 +179,9 @@ task_init_from_callback(struct task *t, const struct callback *cb,
 	task_set(&t->msg, "%s", cb->msg ? cb->msg : "");
 	task_set(&t->error, "%s", "");
 	task_set(&t->dir, "%s/%s", download_dir, cb->task_id);
+	task_set(&t->upgrade_error, "%s", "");
+	t->fallback = cb->fallback_flag == 1;
+	snprintf(t->resolution, sizeof t->resolution, "%s", cb->resolution ? cb->resolution : "");
 	if (cb->code != 200) {
 		t->state = TASK_FAILED;
 		task_set(&t->error, "the provider reported code %lld", cb->code);
@@ -150,11 +189,12 @@ task_init_from_callback(struct task *t, const struct callback *cb,
 	} else {
 		t->state = TASK_PENDING;
 		task_set(&t->advice, "%s", "");
-		if (add_files(t, "result", &cb->result_urls) < 0 ||
-		    (download_origin && add_files(t, "origin", &cb->origin_urls) < 0))
+		if (task_add_files(t, "result", cb->result_urls.v, cb->result_urls.n) < 0 ||
+		    (download_origin && task_add_files(t, "origin", cb->origin_urls.v,
+		    cb->origin_urls.n) < 0))
 			return -1;
 	}
-	return t->msg && t->error && t->advice && t->dir ? 0 : -1;
+	return t->msg && t->error && t->advice && t->dir && t->upgrade_error ? 0 : -1;
 }
 
 int
@@ -224,15 +264,28 @@ task_recover(const char *spool_dir, const char *task_id, const char *why,
 static const char *const hook_names[] = {
 	[HOOK_NONE] = "", [HOOK_ON_DONE] = "on_done", [HOOK_ON_FAILED] = "on_failed",
 };
+static const char *const source_names[] = {
+	[SOURCE_CALLBACK] = "callback", [SOURCE_RECORD_INFO] = "record-info",
+};
+static const char *const await_names[] = {
+	[AWAIT_NONE] = "", [AWAIT_CALLBACK] = "callback", [AWAIT_VERIFY] = "verify",
+};
+static const char *const upgrade_names[] = {
+	[UPGRADE_STATE_NONE] = "", [UPGRADE_WAITING] = "waiting",
+	[UPGRADE_REQUESTED] = "requested", [UPGRADE_DONE] = "done",
+	[UPGRADE_FAILED] = "failed",
+};
 
-static enum task_hook
-hook_from_name(const char *s)
+/* The index of s in names (n of them), or 0 (every table's default). */
+static int
+name_index(const char *const *names, size_t n, const char *s)
 {
-	for (size_t i = 0; i < sizeof hook_names / sizeof hook_names[0]; i++)
-		if (strcmp(s, hook_names[i]) == 0)
-			return (enum task_hook)i;
-	return HOOK_NONE;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return 0;
 }
+#define NAME_INDEX(names, s) name_index(names, sizeof names / sizeof names[0], s)
 
 static void
 gen_str(yajl_gen g, const char *key, const char *val)
@@ -272,6 +325,35 @@ gen_files(yajl_gen g, const struct task *t)
 	yajl_gen_array_close(g);
 }
 
+const char *
+task_waiting_for(const struct task *t)
+{
+	if (t->state != TASK_PENDING)
+		return "";
+	switch (t->awaiting) {
+	case AWAIT_CALLBACK:
+		return "waiting for the callback";
+	case AWAIT_VERIFY:
+		return "waiting for record-info to confirm the callback";
+	case AWAIT_NONE:
+		break;
+	}
+	return "";
+}
+
+static void
+gen_upgrade(yajl_gen g, const struct task *t)
+{
+	yajl_gen_string(g, (const unsigned char *)"upgrade", 7);
+	yajl_gen_map_open(g);
+	gen_str(g, "kind", t->upgrade_kind);
+	gen_str(g, "state", upgrade_names[t->upgrade]);
+	gen_int(g, "since", t->upgrade_since);
+	gen_int(g, "asked", t->upgrade_asked);
+	gen_str(g, "error", t->upgrade_error);
+	yajl_gen_map_close(g);
+}
+
 char *
 task_to_json(const struct task *t, enum task_state shown)
 {
@@ -297,6 +379,17 @@ task_to_json(const struct task *t, enum task_state shown)
 	gen_int(g, "duplicates", (long long)t->duplicates);
 	gen_int(g, "forbidden", t->forbidden);
 	gen_str(g, "hookOwed", hook_names[t->hook_owed]);
+	gen_str(g, "source", source_names[t->source]);
+	gen_int(g, "expected", t->expected);
+	gen_str(g, "awaiting", await_names[t->awaiting]);
+	gen_str(g, "reason", task_waiting_for(t));
+	gen_int(g, "nextAsk", t->next_ask);
+	gen_int(g, "askFailures", t->ask_failures);
+	gen_int(g, "noRecord", t->no_record);
+	yajl_gen_string(g, (const unsigned char *)"fallback", 8);
+	yajl_gen_bool(g, t->fallback);
+	gen_str(g, "resolution", t->resolution);
+	gen_upgrade(g, t);
 	gen_str(g, "callbackSha256", t->callback_sha256);
 	gen_str(g, "dir", t->dir);
 	gen_files(g, t);
@@ -352,6 +445,28 @@ load_files(struct task *t, yajl_val root)
 	return 0;
 }
 
+/* The fields about the provider's API; all optional (older state files). */
+static void
+load_provider_fields(struct task *t, yajl_val root)
+{
+	const char *fb[] = { "fallback", NULL }, *up[] = { "upgrade", NULL };
+	yajl_val u = yajl_tree_get(root, up, yajl_t_object);
+
+	t->source = (enum task_source)NAME_INDEX(source_names, get_str(root, "source"));
+	t->expected = get_int(root, "expected");
+	t->awaiting = (enum task_await)NAME_INDEX(await_names, get_str(root, "awaiting"));
+	t->next_ask = get_int(root, "nextAsk");
+	t->ask_failures = (long)get_int(root, "askFailures");
+	t->no_record = (long)get_int(root, "noRecord");
+	t->fallback = yajl_tree_get(root, fb, yajl_t_true) != NULL;
+	snprintf(t->resolution, sizeof t->resolution, "%s", get_str(root, "resolution"));
+	t->upgrade = (enum task_upgrade)NAME_INDEX(upgrade_names, u ? get_str(u, "state") : "");
+	snprintf(t->upgrade_kind, sizeof t->upgrade_kind, "%s", u ? get_str(u, "kind") : "");
+	t->upgrade_since = u ? get_int(u, "since") : 0;
+	t->upgrade_asked = u ? (long)get_int(u, "asked") : 0;
+	t->upgrade_error = strdup(u ? get_str(u, "error") : "");
+}
+
 int
 task_load(const char *spool_dir, const char *task_id, struct task *t,
     char *err, size_t errlen)
@@ -394,9 +509,11 @@ task_load(const char *spool_dir, const char *task_id, struct task *t,
 	t->first_seen = get_int(root, "firstSeen");
 	t->updated = get_int(root, "updated");
 	t->duplicates = (unsigned long)get_int(root, "duplicates");
-	t->hook_owed = hook_from_name(get_str(root, "hookOwed"));
+	t->hook_owed = (enum task_hook)NAME_INDEX(hook_names, get_str(root, "hookOwed"));
+	load_provider_fields(t, root);
 	snprintf(t->callback_sha256, sizeof t->callback_sha256, "%s", get_str(root, "callbackSha256"));
-	if (load_files(t, root) < 0 || !t->msg || !t->error || !t->advice || !t->dir) {
+	if (load_files(t, root) < 0 || !t->msg || !t->error || !t->advice || !t->dir ||
+	    !t->upgrade_error) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}

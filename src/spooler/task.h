@@ -6,9 +6,15 @@
  *   {"taskId":"...","state":"pending|active|done|failed","code":200,
  *    "msg":"...","attempts":0,"error":"","advice":"","nextAttempt":0,
  *    "firstSeen":0,"updated":0,"duplicates":0,"forbidden":0,"hookOwed":"",
+ *    "source":"callback|record-info","expected":0,"awaiting":"|callback|verify",
+ *    "nextAsk":0,"askFailures":0,"noRecord":0,"fallback":false,"resolution":"",
+ *    "upgrade":{"kind":"1080p|4k","state":"|waiting|requested|done|failed",
+ *               "since":0,"asked":0,"error":""},
  *    "callbackSha256":"...","dir":"/videos/<taskId>",
  *    "files":[{"kind":"result","url":"...","path":"...","bytes":0,
  *              "sha256":"","done":false}]}
+ *
+ * File kinds: "result", "origin", "1080p", "4k".
  *
  * "active" is never stored: status reports it while a sweep holds the
  * task's claim.  Times are Unix seconds.  A state file is replaced
@@ -27,13 +33,33 @@
 #include "media.h"
 #include "spool.h"
 
-#define TASK_MAX_FILES (2 * CALLBACK_MAX_URLS)
+/* results, origins, and their 1080p or 4K versions */
+#define TASK_MAX_FILES (3 * CALLBACK_MAX_URLS)
 #define TASK_MAX_AGE (14 * 86400)	/* the provider keeps results 14 days */
 
 enum task_state { TASK_PENDING, TASK_ACTIVE, TASK_DONE, TASK_FAILED };
 
 /* A hook recorded as owed before the state change that calls for it. */
 enum task_hook { HOOK_NONE, HOOK_ON_DONE, HOOK_ON_FAILED };
+
+/* Where the task's URLs came from. */
+enum task_source { SOURCE_CALLBACK, SOURCE_RECORD_INFO };
+
+/* What a pending task waits for before anything is downloaded. */
+enum task_await {
+	AWAIT_NONE,
+	AWAIT_CALLBACK,		/* registered (expect), no callback yet */
+	AWAIT_VERIFY,		/* a success callback, not yet confirmed by record-info */
+};
+
+/* A 1080p or 4K version asked of the provider (setting "upgrade"). */
+enum task_upgrade {
+	UPGRADE_STATE_NONE,	/* not wanted, or not possible (fallback video) */
+	UPGRADE_WAITING,	/* 1080p: asking until ready; 4K: not asked yet */
+	UPGRADE_REQUESTED,	/* 4K: asked, waiting for its callback */
+	UPGRADE_DONE,		/* its files are part of the task */
+	UPGRADE_FAILED,		/* recorded; the task keeps its original files */
+};
 
 struct task_file {
 	char kind[8];			/* "result" or "origin" */
@@ -58,6 +84,20 @@ struct task {
 	long long first_seen, updated, next_attempt;
 	unsigned long duplicates;
 	enum task_hook hook_owed;	/* run, then cleared, by the sweep */
+	/* the provider's API (api_key): recovery, confirmation, upgrades */
+	enum task_source source;
+	enum task_await awaiting;
+	long long expected;		/* when registered with expect; 0: never */
+	long long next_ask;		/* no question to the API before this */
+	long ask_failures;		/* transient API failures in a row */
+	long no_record;			/* "no record" answers so far */
+	bool fallback;			/* made by the fallback model: no 1080p */
+	char resolution[16];		/* of the results, "" when unknown */
+	enum task_upgrade upgrade;
+	char upgrade_kind[8];		/* "1080p" or "4k" */
+	long long upgrade_since;	/* when the upgrade was first asked */
+	long upgrade_asked;		/* 4K requests sent (they cost credits) */
+	char *upgrade_error;		/* owned; "" when none */
 	char callback_sha256[SHA256_HEX_LEN + 1];
 	struct task_file files[TASK_MAX_FILES];
 	size_t nfiles;
@@ -101,6 +141,22 @@ int task_from_entry(struct task *t, const struct spool_entry *e,
 int task_recover(const char *spool_dir, const char *task_id, const char *why,
     const char *download_dir, bool download_origin, time_t now, struct task *t,
     char *report, size_t reportlen);
+
+/*
+ * Appends a file of kind ("result", "origin", "1080p", "4k") for each of
+ * the n URLs, named <dir>/<kind>-<i>.<ext>, i counting on from the files
+ * of that kind already there.  0, or -1 out of memory.
+ */
+int task_add_files(struct task *t, const char *kind, char *const *urls, size_t n);
+
+/* Removes the files of kind from t (their downloads stay on disk). */
+void task_drop_files(struct task *t, const char *kind);
+
+/* Points urls[] at the URLs of t's files of kind (at most max); their count. */
+size_t task_urls(const struct task *t, const char *kind, char **urls, size_t max);
+
+/* Why a pending task is not downloading: "" or e.g. "waiting for the callback". */
+const char *task_waiting_for(const struct task *t);
 
 /* The task as one line of JSON (no newline); malloc'd, caller frees. */
 char *task_to_json(const struct task *t, enum task_state shown);
