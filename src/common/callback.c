@@ -31,6 +31,7 @@ struct field {
 enum field_id {
 	F_CODE, F_MSG, F_DATA, F_TASKID, F_TASK_ID, F_INFO, F_FALLBACK,
 	F_RESULT_URLS, F_ORIGIN_URLS, F_RESOLUTION,
+	F_FLAT_RESULT_URLS, F_IMAGE_URLS, F_FLAT_IMAGE_URLS,
 	NFIELDS
 };
 static const struct field fields[NFIELDS] = {
@@ -44,6 +45,10 @@ static const struct field fields[NFIELDS] = {
 	[F_RESULT_URLS] = { R_IN_INFO, R_RESULT_URLS, "resultUrls",   "data.info.resultUrls", URLS,         true },
 	[F_ORIGIN_URLS] = { R_IN_INFO, R_ORIGIN_URLS, "originUrls",   "data.info.originUrls", URLS,         true },
 	[F_RESOLUTION]  = { R_IN_INFO, R_RESOLUTION,  "resolution",   "data.info.resolution", "a string",   true },
+	/* the 4K callback's two documented shapes: only they carry these */
+	[F_FLAT_RESULT_URLS] = { R_IN_DATA, R_RESULT_URLS, "result_urls", "data.result_urls", URLS,  true },
+	[F_IMAGE_URLS]       = { R_IN_INFO, R_OTHER,       "imageUrls",   "data.info.imageUrls", "", true },
+	[F_FLAT_IMAGE_URLS]  = { R_IN_DATA, R_OTHER,       "image_urls",  "data.image_urls",     "", true },
 };
 #undef URLS
 
@@ -177,8 +182,8 @@ wrong_type(struct parser *p, enum role r, const struct field *fd)
 		return parse_error(p, "%s", "top level must be an object");
 	if (r == R_URL)
 		return parse_error(p, "%s: entries must be strings", p->urls_path);
-	if (fd == NULL)
-		return 1;
+	if (fd == NULL || r == R_OTHER)
+		return 1;	/* read only to be seen, of any type */
 	return parse_error(p, "%s must be %s", fd->path, fd->want);
 }
 
@@ -482,6 +487,8 @@ check_required(struct parser *p)
 		memcpy(cb->task_id, p->task_id2, sizeof cb->task_id);
 	else if (p->seen[F_TASK_ID] && strcmp(cb->task_id, p->task_id2) != 0)
 		return parse_error(p, "%s", "data.taskId and data.task_id differ");
+	cb->is_4k = p->seen[F_FLAT_RESULT_URLS] || p->seen[F_IMAGE_URLS] ||
+	    p->seen[F_FLAT_IMAGE_URLS];
 	if (cb->code == 200 && cb->result_urls.n == 0)
 		return parse_error(p, "%s", "code 200 needs at least one URL in data.info.resultUrls");
 	return 1;

@@ -45,8 +45,11 @@ struct callback {
 	char *msg;		/* owned; valid UTF-8, may hold any character */
 	char *resolution;	/* owned, or NULL */
 	int fallback_flag;	/* 1, 0, or -1 when absent or null */
-	struct url_list result_urls;
+	struct url_list result_urls;	/* data.info.resultUrls, or the 4K
+					 * callback's data.result_urls */
 	struct url_list origin_urls;
+	bool is_4k;		/* in a 4K callback's shape (data.result_urls,
+				 * data.image_urls or data.info.imageUrls) */
 };
 
 /*

@@ -46,7 +46,7 @@ int
 spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen)
 {
 	static const char *subs[] = { "tmp", "new", "old", "taking", "cur", "state", "claim",
-	    "bad" };
+	    "bad", "expect" };
 	size_t nsubs = for_spooler ? sizeof subs / sizeof subs[0] : 3;
 	char path[PATH_MAX];
 
@@ -433,6 +433,33 @@ spool_list_free(char **names, size_t n)
 	free(names);
 }
 
+
+/* ---- registering tasks whose callback is expected ---- */
+
+int
+spool_expect(const char *spool_dir, const char *task_id, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (!taskid_valid(task_id, strlen(task_id))) {
+		snprintf(err, errlen, "not a valid taskId (%s)", TASKID_RULE);
+		return -1;
+	}
+	if (spool_path(path, sizeof path, spool_dir, "expect", task_id) < 0) {
+		snprintf(err, errlen, "spool_dir path too long");
+		return -1;
+	}
+	/* An empty file: its name appearing is the whole registration. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
+	if (fd < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
 
 /* ---- the spooler's half: taking entries ---- */
 

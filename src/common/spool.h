@@ -13,6 +13,10 @@
  *                    taking in (normally empty: only a crash leaves one)
  *   cur/<taskId>     the latest entry the spooler has taken in
  *   bad/<taskId>.<unique>  an entry that could not be read, kept for a person
+ *   expect/<taskId>  an empty file: a task submitted to the provider whose
+ *                    callback is expected (veo-spooler expect, or any
+ *                    program that creates the file); the spooler turns it
+ *                    into a task waiting for its callback and removes it
  *
  * The responder writes only tmp/, new/ and old/; everything else under
  * spool_dir belongs to the spooler.
@@ -79,6 +83,13 @@ struct spool_opts {
 enum spool_status spool_store(const char *spool_dir, const struct spool_item *it,
     const struct spool_opts *opts, char *err, size_t errlen);
 
+/*
+ * Registers task_id as expected: creates spool_dir/expect/<task_id> (an
+ * empty file; an existing one is fine).  0, or -1 with err, also for a
+ * taskId the responder would refuse.
+ */
+int spool_expect(const char *spool_dir, const char *task_id, char *err, size_t errlen);
+
 /* ---- the spooler's half ---- */
 
 enum spool_read {
@@ -132,7 +143,7 @@ int spool_health(const char *spool_dir, long long min_free, long *pending,
 /*
  * Checks that spool_dir exists and creates the subdirectories its user
  * needs: tmp/, new/ and old/ for the responder; also taking/, cur/, state/,
- * claim/ and bad/ for the spooler.  0, or -1 with a reason in err.
+ * claim/, bad/ and expect/ for the spooler.  0, or -1 with a reason in err.
  */
 int spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen);
 

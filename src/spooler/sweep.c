@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "advice.h"
+#include "authority.h"
 #include "callback.h"
 #include "claim.h"
 #include "entry.h"
@@ -22,6 +23,7 @@
 #include "spool.h"
 #include "task.h"
 #include "taskdir.h"
+#include "taskid.h"
 
 #define TMP_MAX_AGE 86400
 #define PARTIAL_MAX_AGE 86400	/* a .part untouched this long is a leftover */
@@ -41,6 +43,8 @@ struct sweep {
 	size_t nowed, capowed;
 	bool told_disk_full;	/* reported once a sweep */
 	bool told_no_dir;	/* likewise: download directories cannot be made */
+	struct authority *auth;	/* kie.ai's API; NULL without api_key */
+	bool api_stopped;	/* no more questions this sweep */
 };
 
 /* ---- reporting ---- */
@@ -275,6 +279,16 @@ carry_over(struct task *t, const struct task *prev)
 	}
 }
 
+/* True when every file of t is one prev had already downloaded. */
+static bool
+nothing_new(const struct task *t)
+{
+	for (size_t i = 0; i < t->nfiles; i++)
+		if (!t->files[i].done)
+			return false;
+	return t->nfiles > 0;
+}
+
 static void
 adopt_callback(struct sweep *w, struct task *t, bool had_state,
     const struct callback *cb, const struct entry_meta *m)
@@ -287,11 +301,54 @@ adopt_callback(struct sweep *w, struct task *t, bool had_state,
 	if (task_init_from_callback(&fresh, cb, m, w->s->download_dir, w->s->download_origin,
 	    w->now) == 0 && had_state)
 		carry_over(&fresh, &prev);
+	if (fresh.state == TASK_PENDING)
+		fresh.awaiting = authority_await_for_callback(w->s);
 	if (had_state) {
 		fresh.hook_owed = prev.hook_owed;	/* still owed for the earlier end */
+		fresh.expected = prev.expected;
+		/* Recovered (or confirmed) and downloaded already: nothing to do again. */
+		if (prev.state == TASK_DONE && nothing_new(&fresh)) {
+			fresh.state = TASK_DONE;
+			fresh.awaiting = AWAIT_NONE;
+		}
 		task_free(&prev);
 	}
+	authority_plan_upgrade(w->s, &fresh, w->now);
 	*t = fresh;
+}
+
+/*
+ * A 4K callback (by its shape), or a failure callback for a task already
+ * done: never the original's result, never undoing a finished task.  The
+ * 4K files join the task; a failure is recorded on it.  True when handled.
+ */
+static bool
+adopt_extra(struct sweep *w, struct task *t, const struct callback *cb)
+{
+	char line[400];
+
+	if (cb->is_4k && cb->code == 200) {
+		task_drop_files(t, "4k");
+		if (task_add_files(t, "4k", cb->result_urls.v, cb->result_urls.n) < 0)
+			return false;
+		snprintf(t->upgrade_kind, sizeof t->upgrade_kind, "4k");
+		t->upgrade = UPGRADE_DONE;
+		if (t->state == TASK_DONE) {
+			t->state = TASK_PENDING;
+			t->next_attempt = w->now;
+		}
+		verbose(w, t->task_id, "4K callback taken in", NULL);
+		return true;
+	}
+	if (cb->code == 200 || t->state != TASK_DONE)
+		return false;
+	log_escape(line, sizeof line, cb->msg ? cb->msg : "", cb->msg ? strlen(cb->msg) : 0);
+	if (strcmp(t->upgrade_kind, "4k") == 0 && t->upgrade == UPGRADE_REQUESTED) {
+		t->upgrade = UPGRADE_FAILED;
+		task_set(&t->upgrade_error, "the 4K version failed (code %lld): %s", cb->code, line);
+	}
+	problem(w, t->task_id, "failure callback for a finished task, kept done", line);
+	return true;
 }
 
 /* A callback listed more URLs than are downloaded: say so once, at take-in. */
@@ -322,6 +379,11 @@ adopt_entry(struct sweep *w, const char *task_id, const struct spool_entry *e,
 
 	had_state = load_task(w, task_id, &t) == 0;
 	same = had_state && strcmp(t.callback_sha256, e->meta.body_sha256) == 0;
+	if (!same && had_state && adopt_extra(w, &t, cb)) {
+		rc = commit(w, &t, false);
+		task_free(&t);
+		return rc;
+	}
 	if (same) {
 		/* Promise 4: the same callback again changes nothing but a count. */
 		t.duplicates += e->meta.duplicates + 1;
@@ -409,11 +471,88 @@ take_in_dir(struct sweep *w, const char *sub)
 	spool_list_free(names, n);
 }
 
+/* A registered task becomes a pending task waiting for its callback. */
+static void
+register_expected(struct sweep *w, const char *task_id, time_t when)
+{
+	struct task t;
+
+	if (load_task(w, task_id, &t) == 0) {
+		/* Its callback came first, or it was registered before. */
+		if (t.expected == 0) {
+			t.expected = when;
+			commit(w, &t, false);
+		}
+		task_free(&t);
+		return;
+	}
+	memset(&t, 0, sizeof t);
+	snprintf(t.task_id, sizeof t.task_id, "%s", task_id);
+	task_set(&t.msg, "%s", "");
+	task_set(&t.error, "%s", "");
+	task_set(&t.advice, "%s", "");
+	task_set(&t.upgrade_error, "%s", "");
+	task_set(&t.dir, "%s/%s", w->s->download_dir, task_id);
+	t.state = TASK_PENDING;
+	t.awaiting = AWAIT_CALLBACK;
+	t.first_seen = t.expected = when;
+	t.next_ask = when + w->s->recover_after;
+	if (t.msg && t.error && t.advice && t.dir && t.upgrade_error) {
+		commit(w, &t, false);
+		verbose(w, task_id, "registered, waiting for the callback", NULL);
+	}
+	task_free(&t);
+}
+
+/*
+ * spool_dir/expect/: each valid name becomes a task waiting for its
+ * callback; a name the responder would refuse is reported and moved to
+ * bad/; names starting with a dot (a writer's temp file) are left alone.
+ */
+static void
+take_expected(struct sweep *w)
+{
+	char dir[PATH_MAX], err[256], esc[300];
+	DIR *d;
+	struct dirent *de;
+	struct stat st;
+	int fd;
+
+	if (spool_path(dir, sizeof dir, w->s->spool_dir, "expect", NULL) < 0 ||
+	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || (d = fdopendir(fd)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *id = de->d_name;
+
+		if (id[0] == '.')
+			continue;
+		if (!taskid_valid(id, strlen(id))) {
+			char bad[PATH_MAX], uniq[128];
+
+			log_escape(esc, sizeof esc, id, strlen(id));
+			problem(w, esc, "refused in expect/", "not a valid taskId (" TASKID_RULE
+			    "); moved to bad/");
+			unique_name(uniq, sizeof uniq);
+			snprintf(bad, sizeof bad, "%s/bad/expect.%s", w->s->spool_dir, uniq);
+			(void)renameat(fd, id, AT_FDCWD, bad);
+			continue;
+		}
+		if (fstatat(fd, id, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    claim_task(w->s->spool_dir, id, err, sizeof err) != CLAIM_OK)
+			continue;
+		register_expected(w, id, st.st_mtime < w->now ? st.st_mtime : w->now);
+		(void)unlinkat(fd, id, 0);
+		claim_release(w->s->spool_dir, id);
+	}
+	closedir(d);
+}
+
 static void
 take_in(struct sweep *w)
 {
 	take_in_dir(w, "taking");
 	take_in_dir(w, "new");
+	take_expected(w);
 }
 
 /* ---- 2. downloading ---- */
@@ -437,7 +576,7 @@ cmp_due(const void *a, const void *b)
  * next attempt is due are returned, oldest first.
  */
 static struct due *
-due_tasks(struct sweep *w, size_t *ndue)
+due_tasks(struct sweep *w, size_t *ndue, char ***ask, size_t *nask)
 {
 	size_t n;
 	char **names = spool_list(w->s->spool_dir, "state", &n);
@@ -445,7 +584,9 @@ due_tasks(struct sweep *w, size_t *ndue)
 	char err[256];
 
 	*ndue = 0;
-	for (size_t i = 0; due != NULL && i < n; i++) {
+	*nask = 0;
+	*ask = calloc(n ? n : 1, sizeof **ask);
+	for (size_t i = 0; due != NULL && *ask != NULL && i < n; i++) {
 		struct task t;
 		int loaded = task_load(w->s->spool_dir, names[i], &t, err, sizeof err);
 
@@ -458,7 +599,10 @@ due_tasks(struct sweep *w, size_t *ndue)
 			continue;
 		if (t.hook_owed != HOOK_NONE)
 			owe_hook(w, names[i]);
-		if (t.state == TASK_PENDING && t.next_attempt <= w->now) {
+		if (w->auth != NULL && authority_due(w->s, &t, w->now))
+			(*ask)[(*nask)++] = strdup(names[i]);
+		if (t.state == TASK_PENDING && t.awaiting == AWAIT_NONE &&
+		    t.next_attempt <= w->now) {
 			due[*ndue].task_id = names[i];
 			due[*ndue].next_attempt = t.next_attempt;
 			names[i] = NULL;
@@ -772,15 +916,98 @@ fetch_batch(struct sweep *w, struct batch *b)
 	pay_hooks(w);
 }
 
+static int
+save_for_authority(struct task *t, void *arg)
+{
+	struct sweep *w = arg;
+	char err[256];
+
+	if (task_save(w->s->spool_dir, t, w->s->sync, err, sizeof err) == 0)
+		return 0;
+	problem(w, t->task_id, "cannot save state", err);
+	return -1;
+}
+
+/* Asks kie.ai about one task under its claim; false when the API is done for this sweep. */
+static bool
+ask_one(struct sweep *w, const char *task_id)
+{
+	char err[256], report[400];
+	struct task t;
+	enum authority_result r = AUTHORITY_NOTHING;
+
+	if (claim_task(w->s->spool_dir, task_id, err, sizeof err) != CLAIM_OK)
+		return true;
+	if (load_task(w, task_id, &t) == 0) {
+		w->now = time(NULL);
+		r = authority_ask(w->auth, &t, w->now, save_for_authority, w, report,
+		    sizeof report);
+		if (report[0] != '\0')
+			problem(w, task_id, r == AUTHORITY_STOP ? "kie.ai API" : "record-info",
+			    report);
+		if (r == AUTHORITY_CHANGED)
+			commit(w, &t, t.state == TASK_FAILED);
+		task_free(&t);
+	}
+	claim_release(w->s->spool_dir, task_id);
+	return r != AUTHORITY_STOP;
+}
+
+/*
+ * The questions due to kie.ai (recovery, confirmation, upgrades), before
+ * the downloads: a task they make downloadable joins this sweep's.
+ */
+static void
+ask_authority(struct sweep *w, char **ask, size_t nask)
+{
+	for (size_t i = 0; i < nask; i++)
+		if (ask[i] != NULL && !w->api_stopped && time(NULL) < w->deadline &&
+		    !ask_one(w, ask[i]))
+			w->api_stopped = true;
+	pay_hooks(w);
+}
+
+/* Appends the tasks that became due since the list was made (after the questions). */
+static struct due *
+add_newly_due(struct sweep *w, struct due *due, size_t *ndue, char **asked, size_t nasked)
+{
+	char err[256];
+	struct due *more = realloc(due, (*ndue + nasked + 1) * sizeof *due);
+
+	if (more == NULL)
+		return due;
+	for (size_t i = 0; i < nasked; i++) {
+		struct task t;
+
+		if (asked[i] == NULL ||
+		    task_load(w->s->spool_dir, asked[i], &t, err, sizeof err) < 0)
+			continue;
+		if (t.state == TASK_PENDING && t.awaiting == AWAIT_NONE &&
+		    t.next_attempt <= w->now && (more[*ndue].task_id = strdup(asked[i])) != NULL)
+			more[(*ndue)++].next_attempt = t.next_attempt;
+		task_free(&t);
+	}
+	return more;
+}
+
 static void
 download(struct sweep *w)
 {
-	size_t ndue, i = 0;
-	struct due *due = due_tasks(w, &ndue);
+	size_t ndue, nask, i = 0;
+	char **ask;
+	struct due *due = due_tasks(w, &ndue, &ask, &nask);
 	struct batch *b = calloc(1, sizeof *b);
 	size_t per_batch = (size_t)w->s->parallel * 4;
 
 	pay_hooks(w);		/* owed by earlier sweeps that died */
+	if (ask != NULL) {
+		ask_authority(w, ask, nask);
+		if (due != NULL)
+			due = add_newly_due(w, due, &ndue, ask, nask);
+		for (size_t k = 0; k < nask; k++)
+			free(ask[k]);
+		free(ask);
+	}
 	if (per_batch > BATCH_MAX)
 		per_batch = BATCH_MAX;
 	if (b != NULL)
@@ -928,12 +1155,16 @@ sweep_run(const struct settings *s, const struct sweep_opts *o,
 	if ((lock = claim_sweep_lock(s->spool_dir, err, errlen)) < 0)
 		return lock == -2 ? 1 : -1;
 	srand((unsigned)(w.now ^ getpid()));
+	w.auth = authority_new(s, w.deadline, err, errlen);
+	if (w.auth == NULL && err[0] != '\0')
+		problem(&w, "-", "kie.ai API off for this sweep", err);
 	take_in(&w);
 	pay_hooks(&w);
 	download(&w);
 	w.now = time(NULL);
 	expire_old(&w);
 	tidy(&w);
+	authority_free(w.auth);
 	free(w.owed);
 	close(lock);
 	return 0;

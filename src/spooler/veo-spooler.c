@@ -20,6 +20,7 @@ static const char usage[] =
     "usage: veo-spooler [-v] [--max-time SECONDS] run\n"
     "       veo-spooler status [--json] [TASKID]\n"
     "       veo-spooler retry TASKID\n"
+    "       veo-spooler expect TASKID...\n"
     "       veo-spooler purge --older-than DAYS [--files]\n"
     "       veo-spooler check-config\n"
     "       veo-spooler --version | --help\n"
@@ -27,6 +28,7 @@ static const char usage[] =
     "run           one sweep: take in new callbacks, download what is due (for cron)\n"
     "status        tasks and their state; --json prints one JSON object a line\n"
     "retry         make a failed or waiting task due again now\n"
+    "expect        register submitted tasks, so that a lost callback is recovered\n"
     "purge         forget done/failed tasks older than DAYS (--files: and their videos)\n"
     "check-config  every setting, its value and where it came from\n"
     "\n"
@@ -34,7 +36,9 @@ static const char usage[] =
 
 struct args {
 	const char *cmd;
-	const char *task_id;
+	const char *task_id;		/* the first argument after cmd */
+	char **more;			/* all arguments after cmd; malloc'd array */
+	int nmore;
 	bool verbose, json, files, older_than_set;
 	long max_time, older_than;
 };
@@ -65,6 +69,8 @@ number_arg(const char *s, long *out)
 static int
 parse_args(int argc, char **argv, struct args *a)
 {
+	if ((a->more = calloc((size_t)argc, sizeof *a->more)) == NULL)
+		return usage_error("out of memory");
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
 
@@ -85,13 +91,16 @@ parse_args(int argc, char **argv, struct args *a)
 			return usage_error("unknown option '%s'", s);
 		else if (a->cmd == NULL)
 			a->cmd = s;
-		else if (a->task_id == NULL)
-			a->task_id = s;
-		else
+		else if (a->task_id == NULL || strcmp(a->cmd, "expect") == 0) {
+			if (a->task_id == NULL)
+				a->task_id = s;
+			a->more[a->nmore++] = argv[i];
+		} else
 			return usage_error("unexpected argument '%s'", s);
 	}
 	if (a->cmd == NULL)
-		return usage_error("a command is needed: run, status, retry, purge or check-config");
+		return usage_error("a command is needed: run, status, retry, expect, purge or "
+		    "check-config");
 	return 0;
 }
 
@@ -182,6 +191,9 @@ main(int argc, char **argv)
 		rc = admin_status(&s, a.json, a.task_id);
 	else if (strcmp(a.cmd, "retry") == 0)
 		rc = a.task_id ? admin_retry(&s, a.task_id) : usage_error("retry needs a TASKID");
+	else if (strcmp(a.cmd, "expect") == 0)
+		rc = a.nmore > 0 ? admin_expect(&s, a.more, a.nmore) :
+		    usage_error("expect needs at least one TASKID");
 	else if (strcmp(a.cmd, "purge") == 0)
 		rc = a.older_than_set ? admin_purge(&s, a.older_than, a.files) :
 		    usage_error("purge needs --older-than DAYS");
@@ -190,5 +202,6 @@ main(int argc, char **argv)
 	else
 		rc = usage_error("unknown command '%s'", a.cmd);
 	config_free(&cfg);
+	free(a.more);
 	return rc;
 }
