@@ -16,6 +16,11 @@ P=$(free_port)
 V=$T/var
 # The stack is started in its own process group, as a shell starts a
 # foreground job (set -m), so that SIGINT reaches make and the script.
+# When this test was started with SIGINT ignored (a background job of a
+# script, some CI runners), make and the script would inherit that, and a
+# shell cannot un-ignore a signal ignored at its start (trap - INT does not):
+# perl puts SIGINT back to its default and execs make, as an interactive
+# shell does for a foreground job.
 run_cleanup() {
 	[ -n "${MPID:-}" ] && kill -TERM -- "-$MPID" 2>/dev/null
 	for g in $(cat "$V/run/pgids" 2>/dev/null); do kill -KILL -- "-$g" 2>/dev/null; done
@@ -23,7 +28,8 @@ run_cleanup() {
 }
 trap run_cleanup EXIT
 set -m
-PORT=$P VEO_RUN_DIR=$V make -C "$ROOT" run >"$T/run.out" 2>&1 </dev/null &
+PORT=$P VEO_RUN_DIR=$V perl -e '$SIG{INT} = "DEFAULT"; exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"' \
+	make -C "$ROOT" run >"$T/run.out" 2>&1 </dev/null &
 MPID=$!
 set +m
 
