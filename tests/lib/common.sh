@@ -58,6 +58,21 @@ wait_for_port() {	# wait_for_port PORT [SECONDS]
 		_i=$((_i + 1)); [ $_i -gt $((${2:-10} * 20)) ] && return 1; sleep 0.05
 	done
 }
+# wait_until SECONDS WHAT COMMAND [ARGS...]: runs COMMAND every 50 ms until it
+# succeeds; after SECONDS, prints "# timed out after SECONDS s waiting for
+# WHAT" and fails.  (EPOCHREALTIME: bash 5, no process per check.)
+wait_until() {
+	_wu_secs=$1 _wu_what=$2
+	shift 2
+	_wu_end=$(( ${EPOCHREALTIME//[!0-9]/} + _wu_secs * 1000000 ))
+	until "$@"; do
+		if [ "${EPOCHREALTIME//[!0-9]/}" -ge "$_wu_end" ]; then
+			diag "timed out after ${_wu_secs}s waiting for $_wu_what"
+			return 1
+		fi
+		sleep 0.05
+	done
+}
 wait_for_file() {	# wait_for_file PATH [SECONDS]
 	_i=0
 	while [ ! -e "$1" ]; do
