@@ -19,9 +19,8 @@ ENV="VEO_SPOOL_DIR=$SPOOL VEO_SYNC=yes VEO_MIN_FREE=0"
 WRAP=$(fcgi_log_wrapper r)
 # shellcheck disable=SC2086
 responders() { FCGI_WRAPPER=$WRAP start_fcgi r 4 $ENV; }
-PORT=$(free_port)
 responders || { ok 1 "responders start"; done_testing; }
-start_nginx "$PORT" "$T/r.sock" || { ok 1 "nginx starts"; done_testing; }
+start_nginx PORT "$T/r.sock" || { ok 1 "nginx starts"; done_testing; }
 
 # Lines in the results file = requests finished; those without a 200.
 done_count() { [ -f "$RES" ] && wc -l <"$RES" || echo 0; }

@@ -36,8 +36,7 @@ chmod 755 "$T/vg.sh"
 FCGI_WRAPPER=$T/vg.sh start_fcgi vg 1 VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 \
 	VEO_TOKEN=tok VEO_HMAC_KEY=hmac-secret || { ok 1 "responder under valgrind starts"; done_testing; }
 VGPID=$(cat "$T/vg.fcgi.pid")
-PORT=$(free_port)
-start_nginx "$PORT" "$T/vg.sock" "fastcgi_read_timeout 120s;" || { ok 1 "nginx starts"; done_testing; }
+start_nginx PORT "$T/vg.sock" "fastcgi_read_timeout 120s;" || { ok 1 "nginx starts"; done_testing; }
 python3 "$ROOT/tests/lib/mixload.py" "http://127.0.0.1:$PORT/callback" 2000 tok hmac-secret >"$T/mix.out"
 ok $? "under valgrind: 2000 requests of every kind got their expected status"
 grep -E '^#|wrong=[1-9]' "$T/mix.out"
@@ -91,9 +90,8 @@ mkdir -p "$MSPOOL"
 start_fcgi mem 1 VEO_SPOOL_DIR="$MSPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_TOKEN=tok ||
 	{ ok 1 "responder starts"; done_testing; }
 MPID=$(cat "$T/mem.fcgi.pid")
-PORT=$(free_port)
 : >"$T/nginx.access"
-start_nginx "$PORT" "$T/mem.sock" || { ok 1 "nginx starts"; done_testing; }
+start_nginx PORT "$T/mem.sock" || { ok 1 "nginx starts"; done_testing; }
 served() { wc -l <"$T/nginx.access"; }
 # served_or_gone N PID: nginx has logged N requests, or PID has exited.
 served_or_gone() { [ "$(served)" -ge "$1" ] || ! kill -0 "$2" 2>/dev/null; }
