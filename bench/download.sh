@@ -33,15 +33,17 @@ for c in nginx curl python3; do
 done
 [ -x "$SPOOLER" ] || skip "build/veo-spooler missing (run make)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PORT=$(free_port) LPORT=$(free_port)
+. "$ROOT/bench/lib.sh"
 RATE_MB=${RATE_MB:-16}
 mkdir -p "$T/www" "$T/ngx"
+nginx_conf() {	# for start_nginx: two ports, PORT and LPORT
+PORT=$(port_candidate) LPORT=$(port_candidate)
+while [ "$LPORT" = "$PORT" ]; do LPORT=$(port_candidate); done
 cat >"$T/nginx.conf" <<NGX
 daemon off;
 worker_processes 2;
 pid $T/nginx.pid;
-error_log $T/nginx.err;
+error_log $T/nginx.err notice;
 events { worker_connections 256; }
 http {
 	access_log off;
@@ -58,6 +60,7 @@ http {
 		 listen 127.0.0.4:$LPORT; root $T/www; limit_rate ${RATE_MB}m; }
 }
 NGX
+}
 
 # Files that sniff as MP4: an ftyp box, then random bytes.
 make_file() {
@@ -68,9 +71,7 @@ i=1
 while [ $i -le "$FILES" ]; do make_file "$T/www/f$i.mp4" "$SIZE_MB"; i=$((i + 1)); done
 make_file "$T/www/big.mp4" "$BIG_MB" || skip "cannot create the 1 GiB file"
 
-nginx -c "$T/nginx.conf" -p "$T" &
-NGINX_PID=$!
-sleep 0.5
+start_nginx nginx_conf || skip "nginx did not start: $(tail -n 1 "$T/nginx.err")"
 
 now() { python3 -c 'import time; print("%.6f" % time.monotonic())'; }
 URLPORT=$PORT

@@ -68,16 +68,18 @@ if [ -n "$SHM" ] && ! pool shm "$CALLBACK" VEO_SPOOL_DIR="$SHM" VEO_SYNC=no VEO_
 	SHM=
 fi
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$ROOT/bench/lib.sh"
 mkdir -p "$T/ngx"
 loc() {
 	printf '\t\tlocation /%s { include /etc/nginx/fastcgi_params; fastcgi_pass unix:%s/%s.sock; }\n' "$1" "$T" "$1"
 }
+nginx_conf() {	# for start_nginx
+PORT=$(port_candidate)
 cat >"$T/nginx.conf" <<NGX
 daemon off;
 worker_processes 2;
 pid $T/nginx.pid;
-error_log $T/nginx.err;
+error_log $T/nginx.err notice;
 events { worker_connections 1024; }
 http {
 	access_log off;
@@ -92,13 +94,8 @@ $(loc null; loc sync-no; loc sync-yes; loc shm)
 	}
 }
 NGX
-nginx -c "$T/nginx.conf" -p "$T" 2>>"$T/nginx.err" &
-NGINX_PID=$!
-i=0
-until curl -s -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; do
-	i=$((i + 1)); [ $i -gt 100 ] && skip "nginx did not start: $(tail -n 1 "$T/nginx.err")"
-	sleep 0.1
-done
+}
+start_nginx nginx_conf || skip "nginx did not start: $(tail -n 1 "$T/nginx.err")"
 
 # A valid callback; every request a new taskId (so each one is a new entry).
 cat >"$T/post.lua" <<'LUA'

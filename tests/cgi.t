@@ -21,17 +21,29 @@ KEY='hmac-K3y-current-9Zr'
 KEY_PREV='hmac-K3y-previous-4Wd'
 FILE_TOKEN='tok-from-file-8Hm'
 
+# The replies are read by one long-lived helper (tests/lib/cgi-reply.pl)
+# rather than by cgi_status, reply_body and json_code, a few processes for
+# every request: it gives the same values.
+coproc READER { exec perl "$ROOT/tests/lib/cgi-reply.pl" "$T/replies" "$T/cgi.log"; }
+# read_reply OUT [ERR]: appends OUT to $T/replies and ERR to $T/cgi.log; sets
+# ST (status), BODY (reply body), JC (json_code of the body), LOG (ERR's text).
+read_reply() {
+	ST= JC= BODY= LOG=
+	printf '%s %s\n' "$1" "${2:--}" >&"${READER[1]}"
+	read -r ST JC _blen _llen <&"${READER[0]}" || { echo "Bail out! tests/lib/cgi-reply.pl died"; exit 1; }
+	[ "$ST" = - ] && ST=
+	[ "$_blen" -gt 0 ] && IFS= read -r -N "$_blen" BODY <&"${READER[0]}"
+	[ "$_llen" -gt 0 ] && IFS= read -r -N "$_llen" LOG <&"${READER[0]}"
+	return 0
+}
+
 # req STDIN-FILE [VAR=value ...]: one CGI request with exactly this
-# environment; sets ST (status), BODY (reply body), LOG (its stderr).
+# environment; sets ST (status), BODY (reply body), JC, LOG (its stderr).
 req() {
 	_in=$1; shift
 	env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 VEO_CONFIG="$CONF" "$@" \
 		"$CALLBACK" <"$_in" >"$T/out" 2>"$T/err"
-	cat "$T/out" >>"$T/replies"
-	cat "$T/err" >>"$T/cgi.log"
-	ST=$(cgi_status <"$T/out")
-	BODY=$(reply_body <"$T/out")
-	LOG=$(cat "$T/err")
+	read_reply "$T/out" "$T/err"
 }
 # post BODY [VAR=value ...]: a well-formed POST of BODY; later VARs win.
 post() {
@@ -48,9 +60,11 @@ expect() {
 	if [ "$1" = 200 ]; then
 		is "$BODY" '{"code":200,"msg":"success"}' "$2: success body"
 	else
-		is "$(printf '%s' "$BODY" | json_code)" "$1" "$2: JSON error body with code $1"
+		is "$JC" "$1" "$2: JSON error body with code $1"
 	fi
-	is "$(printf '%s\n' "$LOG" | grep -c 'status=')" 1 "$2: one request log line"
+	_n=0	# lines of the log with status= (grep -c, without a process)
+	while IFS= read -r _l; do [[ $_l == *status=* ]] && _n=$((_n + 1)); done <<<"$LOG"
+	is "$_n" 1 "$2: one request log line"
 	like "$LOG" "^veo-callback: [0-9T:.-]+Z status=$1 task=[^ ]+ remote=[^ ]+ us=[0-9]+ " \
 		"$2: log line format"
 }
@@ -71,9 +85,7 @@ noread() {
 		REQUEST_METHOD=POST CONTENT_TYPE=application/json REMOTE_ADDR=127.0.0.1 \
 		VEO_SPOOL_DIR="$S" "$@" "$CALLBACK" <&7 >"$T/out" 2>>"$T/cgi.log"
 	RC=$?
-	cat "$T/out" >>"$T/replies"
-	ST=$(cgi_status <"$T/out")
-	BODY=$(reply_body <"$T/out")
+	read_reply "$T/out"
 }
 
 # ---- 200 stored, byte for byte ----
@@ -186,13 +198,13 @@ expect 401 "broken percent-encoding"
 noread VEO_MAX_BODY=1024
 is "$RC" 0 "no CONTENT_LENGTH: answered without reading stdin"
 is "$ST" 411 "no CONTENT_LENGTH: 411"
-is "$(printf '%s' "$BODY" | json_code)" 411 "411 JSON body"
+is "$JC" 411 "411 JSON body"
 noread VEO_MAX_BODY=1024 CONTENT_LENGTH=
 is "$ST" 411 "empty CONTENT_LENGTH: 411"
 noread VEO_MAX_BODY=1024 CONTENT_LENGTH=1025
 is "$RC" 0 "over max_body: answered without reading stdin"
 is "$ST" 413 "CONTENT_LENGTH max_body+1: 413"
-is "$(printf '%s' "$BODY" | json_code)" 413 "413 JSON body"
+is "$JC" 413 "413 JSON body"
 noread CONTENT_LENGTH=65537
 is "$ST" 413 "default max_body is 64K"
 noread VEO_MAX_BODY=1024 CONTENT_LENGTH=99999999999999999999999999

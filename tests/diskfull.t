@@ -112,8 +112,7 @@ dd if=/dev/zero of="$M/filler" bs=64k count=10 2>/dev/null
 diag "blocks: $(avail "$M") bytes free before the posts"
 FCGI_WRAPPER=$(fcgi_log_wrapper r2) start_fcgi r2 4 VEO_SPOOL_DIR="$SPOOL" VEO_MIN_FREE=0 VEO_SYNC=yes ||
 	{ ok 1 "responders start"; done_testing; }
-P2=$(free_port)
-start_nginx "$P2" "$T/r2.sock" || { ok 1 "nginx starts"; done_testing; }
+start_nginx P2 "$T/r2.sock" || { ok 1 "nginx starts"; done_testing; }
 python3 "$BURST" "http://127.0.0.1:$P2/callback" "$RES" --bodies "$BODIES" --prefix blocks_ \
 	--count 60 --threads 8 --pad 8000-30000 --seed 2
 check_phase "blocks" "$SPOOL" "$RES"
@@ -172,8 +171,7 @@ dd if=/dev/zero of="$M/filler" bs=64k count=24 2>/dev/null
 diag "min_free: $(avail "$M") bytes free before the posts, min_free $MIN_FREE"
 FCGI_WRAPPER=$(fcgi_log_wrapper r3) start_fcgi r3 2 VEO_SPOOL_DIR="$SPOOL" VEO_MIN_FREE=1M VEO_SYNC=yes ||
 	{ ok 1 "responders start"; done_testing; }
-P3=$(free_port)
-start_nginx "$P3" "$T/r3.sock" || { ok 1 "nginx starts"; done_testing; }
+start_nginx P3 "$T/r3.sock" || { ok 1 "nginx starts"; done_testing; }
 python3 "$BURST" "http://127.0.0.1:$P3/callback" "$RES" --bodies "$BODIES" --prefix minfree_ \
 	--count 40 --threads 1 --pad 20000-30000 --seed 4
 check_phase "min_free" "$SPOOL" "$RES"

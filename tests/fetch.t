@@ -6,9 +6,8 @@
 
 [ -x "$FETCH_CLI" ] || skip_all "build/tools/fetch-cli not built (make tools)"
 
-PORT=$(free_port)
 LOG=$T/fault.log
-start_faultserver "$PORT" "$LOG" || { echo "Bail out! fault server did not start"; exit 1; }
+start_faultserver PORT "$LOG" || { echo "Bail out! fault server did not start"; exit 1; }
 B="http://127.0.0.1:$PORT"
 D=$T/dl
 mkdir -p "$D"
@@ -253,8 +252,7 @@ else
 	mkdir -p "$T/www"
 	python3 "$FAULTSERVER" --generate tls 2500000 >"$T/www/tls.mp4"
 	chmod -R a+rX "$T/www"
-	TPORT=$(free_port)
-	start_tls_static "$TPORT" "$T/www" "$T/ca" || echo "# nginx (TLS) did not start"
+	start_tls_static TPORT "$T/www" "$T/ca" || echo "# nginx (TLS) did not start"
 	"$FETCH_CLI" --allow-private --ca-file "$T/ca/ca.pem" \
 		"https://localhost:$TPORT/tls.mp4" "$D/tls.mp4" \
 		"https://127.0.0.1:$TPORT/tls.mp4" "$D/tls2.mp4" >"$T/out" 2>"$T/err"

@@ -33,15 +33,14 @@ ok $? "spawn-fcgi started a responder with a missing configuration file"
 start_fcgi plain 1 VEO_SPOOL_DIR="$T/s" VEO_TOKEN="$TOK"
 ok $? "spawn-fcgi started a responder with stderr on /dev/null"
 
-P=$(free_port)
 V6=
-python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null && V6="listen [::1]:$P;"
+python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null && V6="listen [::1]:@PORT@;"
 loc() {	# loc NAME POOL DIRECTIVES
 	printf 'location = /%s { include /etc/nginx/fastcgi_params; fastcgi_pass unix:%s/%s.sock; %s }\n' "$1" "$T" "$2" "$3"
 }
 sp() { printf 'fastcgi_param VEO_SPOOL_DIR %s; fastcgi_param VEO_TOKEN %s; ' "$1" "$2"; }
-start_nginx_server "$P" "
-	listen 127.0.0.1:$P; $V6
+start_nginx_server P "
+	listen 127.0.0.1:@PORT@; $V6
 	$(loc callback r '')
 	$(loc a r "$(sp "$T/a" "$TOKA")")
 	$(loc b r "$(sp "$T/b" "$TOKB")")

@@ -8,10 +8,7 @@
 
 SPOOL=$T/spool DL=$T/videos
 mkdir -p "$SPOOL" "$DL" && : >"$T/empty.conf"
-PORT=$(free_port)
-python3 "$ROOT/tests/lib/faultserver.py" "$PORT" "$T/fault.log" 2>"$T/fault.err" &
-_pids="$_pids $!"
-wait_for_file "$T/fault.log" || { echo "Bail out! fault server did not start"; exit 1; }
+start_faultserver PORT "$T/fault.log" || { echo "Bail out! fault server did not start"; exit 1; }
 BASE="http://127.0.0.1:$PORT"
 
 export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \

@@ -7,8 +7,7 @@
 
 SPOOL=$T/spool DL=$T/videos WWW=$T/www
 mkdir -p "$SPOOL" "$DL" "$WWW/v" && : >"$T/empty.conf"
-PORT=$(free_port)
-start_static "$PORT" "$WWW" 'location /forbidden/ { return 403; } location /gone/ { return 410; }' ||
+start_static PORT "$WWW" 'location /forbidden/ { return 403; } location /gone/ { return 410; }' ||
 	{ echo "Bail out! static nginx did not start"; exit 1; }
 BASE="http://127.0.0.1:$PORT"
 
@@ -88,7 +87,7 @@ is "$(sha256sum <"$DL/task_one/result-0.mp4")" "$(sha256sum <"$WWW/v/a.mp4")" "t
 is "$(ls "$DL/task_one" | grep -c '^result-0-.*\.mp4$')" 1 "the new video got its own name"
 
 # ---- https from a local nginx, its test CA given with ca_file ----
-make_test_ca "$T/ca" && TPORT=$(free_port) && start_tls_static "$TPORT" "$WWW" "$T/ca"
+make_test_ca "$T/ca" && start_tls_static TPORT "$WWW" "$T/ca"
 ok $? "(setup) nginx on https with a test CA"
 post "$(callback_json 200 ok task_tls "https://127.0.0.1:$TPORT/v/b.mp4")" >/dev/null
 VEO_HTTPS_ONLY=yes sweep

@@ -2,12 +2,14 @@
 """A small HTTP/1.1 server that serves generated video files and misbehaves
 on demand, for the download tests.  Python standard library only.
 
-    faultserver.py [--bind ADDR] [--tls CERT KEY] PORT LOGFILE
+    faultserver.py [--bind ADDR] [--tls CERT KEY] [--port-file FILE] PORT LOGFILE
     faultserver.py --generate NAME SIZE [VERSION]    (the file, on stdout)
 
 LOGFILE is created once the socket listens (wait for it to exist), then
 gets one line per request, "METHOD PATH RANGE" ("-" when no Range), and
-"ABORT PATH sent=N" when a client goes away mid-body.
+"ABORT PATH sent=N" when a client goes away mid-body.  PORT 0 lets the
+kernel pick a free port; --port-file FILE gets the port listened on (a
+number and a newline), written before LOGFILE is created.
 
 Paths (N, M, B are byte counts):
   /file/NAME?size=N      the generated file: ftyp header, then bytes from a
@@ -38,6 +40,7 @@ Paths (N, M, B are byte counts):
 import email.utils
 import hashlib
 import http.server
+import os
 import random
 import select
 import socket
@@ -349,10 +352,12 @@ def main(argv):
         for piece in content(seed, 0, int(argv[2])):
             out.write(piece)
         return 0
-    bind, tls = "127.0.0.1", None
-    while len(argv) > 2 and argv[0] in ("--bind", "--tls"):
+    bind, tls, port_file = "127.0.0.1", None, None
+    while len(argv) > 2 and argv[0] in ("--bind", "--tls", "--port-file"):
         if argv[0] == "--bind":
             bind, argv = argv[1], argv[2:]
+        elif argv[0] == "--port-file":
+            port_file, argv = argv[1], argv[2:]
         else:
             tls, argv = argv[1:3], argv[3:]
     if len(argv) != 2:
@@ -364,6 +369,10 @@ def main(argv):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(tls[0], tls[1])
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    if port_file:
+        with open(port_file + ".tmp", "w", encoding="ascii") as f:
+            f.write("%d\n" % server.server_address[1])
+        os.rename(port_file + ".tmp", port_file)
     server.logfile = open(argv[1], "a", encoding="utf-8")
     server.serve_forever()
     return 0
