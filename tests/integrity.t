@@ -12,8 +12,7 @@ SHIM=$BUILD/shim/pause-rename.so
 
 SPOOL=$T/spool DL=$T/videos WWW=$T/www
 mkdir -p "$SPOOL" "$DL" "$WWW/v" && : >"$T/empty.conf"
-PORT=$(free_port)
-start_static "$PORT" "$WWW" "location /slow/ { alias $WWW/v/; limit_rate 400k; }
+start_static PORT "$WWW" "location /slow/ { alias $WWW/v/; limit_rate 400k; }
 	location /gone/ { return 410; }" ||
 	{ echo "Bail out! static nginx did not start"; exit 1; }
 BASE="http://127.0.0.1:$PORT"
@@ -115,13 +114,18 @@ like "$(field linked_dir error)" "not a directory" "the task says why"
 is "$(field linked_dir attempts)" 0 "no attempt counted"
 
 # ---- 3. a damaged state file is reported once, kept, and the task rebuilt ----
-P2=$(free_port)
+# A second server answers 503 (try again later) until its file appears, so
+# that the tasks stay pending while their state files are damaged.
+mkdir -p "$T/www2/v"
+run_nginx static2 P2 1 "" "listen 127.0.0.1:@PORT@; root $T/www2;
+		location /v/ { try_files \$uri =503; }" ||
+	{ echo "Bail out! second nginx did not start"; exit 1; }
 for kind in truncated garbled empty wrongid directory; do
 	is "$(post "$(callback_json 200 "ok" damaged_$kind "http://127.0.0.1:$P2/v/b.mp4")")" 200 \
 		"$kind: callback stored"
 done
 sweep
-is "$(field damaged_empty state)" pending "tasks pending while their host is down"
+is "$(field damaged_empty state)" pending "tasks pending while their file is missing"
 for kind in truncated garbled empty wrongid directory; do
 	f=$SPOOL/state/damaged_$kind
 	case $kind in
@@ -132,8 +136,7 @@ for kind in truncated garbled empty wrongid directory; do
 	directory) rm -f "$f" && mkdir "$f" ;;
 	esac
 done
-run_nginx static2 "$P2" 1 "" "listen 127.0.0.1:$P2; root $WWW;" ||
-	{ echo "Bail out! second nginx did not start"; exit 1; }
+cp "$WWW/v/b.mp4" "$T/www2/v/b.mp4"
 sweep -v; is $? 0 "the sweep runs over damaged states"
 for kind in truncated garbled empty wrongid directory; do
 	grep -q "task damaged_$kind: damaged state" "$T/err"
