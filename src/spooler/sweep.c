@@ -33,14 +33,47 @@
 #define BATCH_MAX 64		/* tasks downloaded together */
 #define HOOK_OUTPUT "hooks.log"	/* in spool_dir: the hooks' stdout and stderr */
 
+/* A growing list of taskIds (malloc'd strings). */
+struct id_list {
+	char **v;
+	size_t n, cap;
+};
+
+/* Appends a copy of id; on no memory the id is left out (its state still says it). */
+static void
+id_list_add(struct id_list *l, const char *id)
+{
+	char *copy;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **v = realloc(l->v, cap * sizeof *v);
+
+		if (v == NULL)
+			return;
+		l->v = v;
+		l->cap = cap;
+	}
+	if ((copy = strdup(id)) != NULL)
+		l->v[l->n++] = copy;
+}
+
+static void
+id_list_clear(struct id_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
+}
+
 struct sweep {
 	const struct settings *s;
 	const struct sweep_opts *o;
 	struct sweep_stats *st;
 	time_t now;
 	time_t deadline;
-	char **owed;		/* taskIds whose hook is owed (task.h), malloc'd */
-	size_t nowed, capowed;
+	struct id_list owed;	/* tasks whose hook is owed (task.h) */
+	struct id_list upgrade;	/* tasks done in this sweep that want an upgrade */
 	bool told_disk_full;	/* reported once a sweep */
 	bool told_no_dir;	/* likewise: download directories cannot be made */
 	struct authority *auth;	/* kie.ai's API; NULL without api_key */
@@ -83,19 +116,7 @@ hook_command(const struct sweep *w, enum task_hook h)
 static void
 owe_hook(struct sweep *w, const char *task_id)
 {
-	char *id;
-
-	if (w->nowed == w->capowed) {
-		size_t cap = w->capowed ? w->capowed * 2 : 16;
-		char **v = realloc(w->owed, cap * sizeof *v);
-
-		if (v == NULL)
-			return;		/* still owed in the state: the next sweep pays it */
-		w->owed = v;
-		w->capowed = cap;
-	}
-	if ((id = strdup(task_id)) != NULL)
-		w->owed[w->nowed++] = id;
+	id_list_add(&w->owed, task_id);
 }
 
 struct claim_ref {
@@ -142,8 +163,8 @@ pay_hooks(struct sweep *w)
 {
 	char err[256];
 
-	for (size_t i = 0; i < w->nowed; i++) {
-		const char *id = w->owed[i];
+	for (size_t i = 0; i < w->owed.n; i++) {
+		const char *id = w->owed.v[i];
 		struct task t;
 
 		if (claim_task(w->s->spool_dir, id, err, sizeof err) != CLAIM_OK)
@@ -155,9 +176,7 @@ pay_hooks(struct sweep *w)
 		}
 		claim_release(w->s->spool_dir, id);
 	}
-	for (size_t i = 0; i < w->nowed; i++)
-		free(w->owed[i]);
-	w->nowed = 0;
+	id_list_clear(&w->owed);
 }
 
 /* ---- recording a task ---- */
@@ -210,6 +229,8 @@ commit(struct sweep *w, struct task *t, bool ended)
 	}
 	if (t->hook_owed != HOOK_NONE)
 		owe_hook(w, t->task_id);
+	if (t->state == TASK_DONE && t->upgrade == UPGRADE_WAITING)
+		id_list_add(&w->upgrade, t->task_id);
 	return 0;
 }
 
@@ -487,7 +508,7 @@ register_expected(struct sweep *w, const char *task_id, time_t when)
 		return;
 	}
 	memset(&t, 0, sizeof t);
-	snprintf(t.task_id, sizeof t.task_id, "%s", task_id);
+	snprintf(t.task_id, sizeof t.task_id, "%.*s", TASKID_MAX, task_id);
 	task_set(&t.msg, "%s", "");
 	task_set(&t.error, "%s", "");
 	task_set(&t.advice, "%s", "");
@@ -1161,11 +1182,19 @@ sweep_run(const struct settings *s, const struct sweep_opts *o,
 	take_in(&w);
 	pay_hooks(&w);
 	download(&w);
+	if (w.auth != NULL && w.upgrade.n > 0) {
+		/* Upgrades of what was just finished are asked for at once. */
+		ask_authority(&w, w.upgrade.v, w.upgrade.n);
+		download(&w);
+	}
 	w.now = time(NULL);
 	expire_old(&w);
 	tidy(&w);
 	authority_free(w.auth);
-	free(w.owed);
+	id_list_clear(&w.owed);
+	id_list_clear(&w.upgrade);
+	free(w.owed.v);
+	free(w.upgrade.v);
 	close(lock);
 	return 0;
 }
