@@ -272,6 +272,35 @@ run_table(void)
 	}
 }
 
+/* The 4K callback's two documented shapes, and an ordinary callback. */
+static void
+test_4k_shapes(void)
+{
+	static const struct { const char *name, *body; bool is_4k; } cases[] = {
+		{ "4K, info shape", "{\"code\":200,\"msg\":\"4K Video generated successfully.\","
+		    "\"data\":{\"taskId\":\"t4\",\"info\":{\"resultUrls\":[\"" URL1 "\"],"
+		    "\"imageUrls\":[\"" URL2 "\"]}}}", true },
+		{ "4K, flat shape", "{\"code\":200,\"msg\":\"4K Video generated successfully.\","
+		    "\"data\":{\"task_id\":\"bf3e7adb-fb6c-4257-bbcd-470787386fb0\",\"result_urls\":[\""
+		    URL1 "\"],\"media_ids\":[\"CAUa\"],\"image_urls\":[\"" URL2 "\"]}}", true },
+		{ "ordinary success", "{\"code\":200,\"msg\":\"m\",\"data\":{\"taskId\":\"t5\","
+		    "\"info\":{\"resultUrls\":[\"" URL1 "\"]}}}", false },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct callback cb;
+		char err[256];
+		int rc = callback_parse((const unsigned char *)cases[i].body,
+		    strlen(cases[i].body), &cb, err, sizeof err);
+
+		ok(rc == 0 && cb.is_4k == cases[i].is_4k && cb.result_urls.n == 1 &&
+		    strcmp(cb.result_urls.v[0], URL1) == 0,
+		    "%s: accepted, result URL read, is_4k %s", cases[i].name,
+		    cases[i].is_4k ? "set" : "clear");
+		callback_free(&cb);
+	}
+}
+
 /* More URLs than are kept: the callback is accepted, the first ones kept. */
 static void
 test_many_urls(void)
@@ -540,6 +569,7 @@ main(void)
 		ok(0, "the payload table has at least 60 entries");
 	run_table();
 	test_many_urls();
+	test_4k_shapes();
 	test_values();
 	test_depth();
 	test_small_err();
