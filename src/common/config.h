@@ -4,7 +4,9 @@
  * Layers, strongest first: request parameter (FastCGI/CGI "VEO_<KEY>"),
  * process environment ("VEO_<KEY>"), the configuration file ($VEO_CONFIG,
  * else /etc/veo-callback.conf; a missing default file is not an error), and
- * the built-in default.  An empty request parameter counts as absent (so a
+ * the built-in default.  "log" is the exception: it is read from the
+ * environment and the file only, since it is set up once per process.
+ * An empty request parameter counts as absent (so a
  * web server variable that expands to nothing cannot switch a secret off);
  * an empty value in the environment or file unsets a key.  The file holds "key = value" lines; a line whose
  * first non-blank character is '#' is a comment.  Unknown keys and bad
@@ -29,6 +31,7 @@ enum config_key {
 	K_CA_FILE, K_DOWNLOAD_ORIGIN, K_MAX_ATTEMPTS, K_KEEP_DAYS,
 	K_CONNECT_TIMEOUT, K_STALL_TIMEOUT, K_MAX_TIME,
 	K_ON_DONE, K_ON_FAILED, K_HOOK_TIMEOUT,
+	K_LOG, K_AUTH,
 	K_COUNT
 };
 
@@ -62,6 +65,8 @@ struct settings {
 	const char *on_done;		/* hook commands, run with execve */
 	const char *on_failed;
 	long long hook_timeout;		/* seconds */
+	const char *log;		/* auto, syslog, stderr, off or a file path (log.h) */
+	bool auth_none;			/* "auth = none": store without token/HMAC/allow_from */
 };
 
 struct config {

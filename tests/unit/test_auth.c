@@ -241,8 +241,8 @@ test_token(void)
 		{ "a=1&token=s3cret&b=2", true, "token in the middle" },
 		{ "a=1&token=s3cret", true, "token last" },
 		{ "token=s3cret&health", true, "token first" },
-		{ "token=s%33cret", true, "percent-encoded byte" },
-		{ "token=%73%33%63%72%65%74", true, "fully percent-encoded" },
+		{ "token=s%33cret", false, "percent-encoded byte: compared raw, not decoded" },
+		{ "token=%73%33%63%72%65%74", false, "fully percent-encoded: compared raw" },
 		{ "token=", false, "token= empty" },
 		{ "token", false, "token without '='" },
 		{ "", false, "empty query" },
@@ -265,8 +265,18 @@ test_token(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		ok(auth_token_ok("s3cret", cases[i].query) == cases[i].want, "token: %s", cases[i].name);
 	ok(!auth_token_ok("s3cret", NULL), "token: no query string");
-	ok(auth_token_ok("a b+c&d", "token=a+b%2Bc%26d"), "token: '+' is a space, %%2B a plus");
-	ok(!auth_token_ok("a+b", "token=a+b"), "token: raw '+' is not a plus");
+	/* One rule: the raw, undecoded value, byte for byte, on both sides. */
+	ok(auth_token_ok("a+b", "token=a+b"), "token: '+' matches a '+' (not a space)");
+	ok(!auth_token_ok("a b", "token=a+b"), "token: '+' is not decoded to a space");
+	ok(auth_token_ok("a%2Bb", "token=a%2Bb"), "token: '%%2B' matches '%%2B'");
+	ok(!auth_token_ok("a+b", "token=a%2Bb"), "token: '%%2B' is not decoded to '+'");
+	ok(auth_token_ok("100%", "x=1&token=100%&y"), "token: a lone '%%' matches itself");
+	ok(!auth_token_ok("s3cret", "token=s3cret%00"), "token: '%%00' is three bytes, not a NUL");
+	is_int(auth_token_care("0b2d7c9a41e6-f35_d8.a7~c"), 0, "token care: unreserved characters need none");
+	is_int(auth_token_care("abc+def"), '+', "token care: '+' named");
+	is_int(auth_token_care("abc%41"), '%', "token care: '%%' named");
+	is_int(auth_token_care("a&b"), '&', "token care: '&' named");
+	is_int(auth_token_care("a b"), ' ', "token care: blank named");
 }
 
 static void
