@@ -114,6 +114,25 @@ log_timestamp(char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * Whether a syslog socket is there, looked at most every 10 s.  Without
+ * one (a container with no syslog daemon), syslog(3) tries socket() and
+ * connect() again for every line, only to drop it: skip that.
+ */
+static bool
+syslog_reachable(void)
+{
+	static time_t checked;
+	static bool there;
+	time_t t = time(NULL);
+
+	if (checked == 0 || t - checked >= 10 || t < checked) {
+		there = access("/dev/log", W_OK) == 0;
+		checked = t;
+	}
+	return there;
+}
+
 /* One write so that lines of concurrent processes do not interleave. */
 static void
 write_line(int fd, const char *line, size_t len)
@@ -143,7 +162,8 @@ vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
 	line[n] = '\0';
 	switch (target) {
 	case LOG_TO_SYSLOG:
-		syslog((int)level, "%s", line + p);
+		if (syslog_reachable())
+			syslog((int)level, "%s", line + p);
 		break;
 	case LOG_TO_FILE:
 		line[n] = '\n';
