@@ -49,7 +49,7 @@ sed -e "s#^\([[:space:]]*\)listen 80;#\1listen 127.0.0.1:$P80;#" \
     "$EX" >"$T/site.conf"
 diff "$EX" "$T/site.conf" | grep '^>' | grep -qv -e "$T" -e "127.0.0.1:$P80" -e "127.0.0.1:$P443"
 ok $((! $?)) "only ports and paths differ from the shipped file"
-grep -q -e '/etc/letsencrypt' -e '[ :]/run/veo-callback/' -e '/var/log/' -e 'listen 80;' -e 'listen 443' "$T/site.conf"
+grep -q -e '/etc/letsencrypt' -e '[ :]/run/veo-callback/' -e '/var/log/nginx/' -e 'listen 80;' -e 'listen 443' "$T/site.conf"
 ok $((! $?)) "every port and path was substituted"
 
 # The service's configuration file: the shipped sample, paths substituted.
