@@ -64,7 +64,8 @@ query_param(const char *query, const char *name, char *out, size_t outlen)
 	return -1;
 }
 
-static bool
+/* 1 equal, 0 not, -1 when the digests could not be computed. */
+static int
 secret_equal_n(const char *a, size_t alen, const char *b, size_t blen)
 {
 	unsigned char da[32], db[32];
@@ -76,34 +77,43 @@ secret_equal_n(const char *a, size_t alen, const char *b, size_t blen)
 	 */
 	if (!EVP_Digest(a, alen, da, &la, EVP_sha256(), NULL) ||
 	    !EVP_Digest(b, blen, db, &lb, EVP_sha256(), NULL))
-		return false;
+		return -1;
 	return CRYPTO_memcmp(da, db, sizeof da) == 0;
 }
 
 bool
 secret_equal(const char *a, const char *b)
 {
-	return secret_equal_n(a, strlen(a), b, strlen(b));
+	return secret_equal_n(a, strlen(a), b, strlen(b)) == 1;
+}
+
+enum token_result
+auth_token_check(const char *expected, const char *query)
+{
+	const char *p = query;
+
+	if (query == NULL)
+		return TOKEN_BAD;
+	/* The first "token=" segment counts; its value is compared as it came. */
+	while (*p) {
+		size_t seglen = strcspn(p, "&");
+
+		if (seglen > 6 && strncmp(p, "token=", 6) == 0) {
+			int eq = secret_equal_n(expected, strlen(expected), p + 6, seglen - 6);
+
+			return eq < 0 ? TOKEN_ERROR : eq ? TOKEN_OK : TOKEN_BAD;
+		}
+		if (p[seglen] == '\0')
+			break;
+		p += seglen + 1;
+	}
+	return TOKEN_BAD;
 }
 
 bool
 auth_token_ok(const char *expected, const char *query)
 {
-	const char *p = query;
-
-	if (query == NULL)
-		return false;
-	/* The first "token=" segment counts; its value is compared as it came. */
-	while (*p) {
-		size_t seglen = strcspn(p, "&");
-
-		if (seglen > 6 && strncmp(p, "token=", 6) == 0)
-			return secret_equal_n(expected, strlen(expected), p + 6, seglen - 6);
-		if (p[seglen] == '\0')
-			break;
-		p += seglen + 1;
-	}
-	return false;
+	return auth_token_check(expected, query) == TOKEN_OK;
 }
 
 int

@@ -38,6 +38,10 @@ bool secret_equal(const char *a, const char *b);
  */
 bool auth_token_ok(const char *expected, const char *query);
 
+/* The same, telling a failure of libcrypto (ours: answer 503) from a bad token. */
+enum token_result { TOKEN_OK, TOKEN_BAD, TOKEN_ERROR };
+enum token_result auth_token_check(const char *expected, const char *query);
+
 /*
  * The first character of token outside [A-Za-z0-9._~-], which a URL may
  * carry differently from how it was written (encoded, or as a separator):

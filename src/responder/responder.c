@@ -220,8 +220,18 @@ check_address(struct req *r, struct outcome *o)
 static int
 check_token(struct req *r, struct outcome *o)
 {
-	if (r->set.token == NULL || auth_token_ok(r->set.token, param(r, "QUERY_STRING")))
+	enum token_result t;
+
+	if (r->set.token == NULL)
 		return 0;
+	t = auth_token_check(r->set.token, param(r, "QUERY_STRING"));
+	if (t == TOKEN_OK)
+		return 0;
+	if (t == TOKEN_ERROR) {
+		/* Not the sender's fault: a 401 would make kie.ai give up. */
+		o->retry_after = true;
+		return reject(o, 503, "error", "%s", "token could not be checked; retry later");
+	}
 	return reject(o, 401, "rejected", "%s", "missing or wrong token");
 }
 

@@ -3,6 +3,7 @@
  * signature check (keys, clock skew, header shapes), the token in the query
  * string, constant-time equality, and the allow_from CIDR list.
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,48 @@
 
 #include "auth.h"
 #include "tap.h"
+
+#include <openssl/evp.h>
+
+/*
+ * EVP_Digest() that fails while armed: this definition takes the place of
+ * libcrypto's for auth.c (linked statically into this test), standing for
+ * libcrypto running out of memory.
+ */
+static int evp_fail;
+
+int
+EVP_Digest(const void *data, size_t count, unsigned char *md, unsigned int *size,
+    const EVP_MD *type, ENGINE *impl)
+{
+	static int (*real)(const void *, size_t, unsigned char *, unsigned int *,
+	    const EVP_MD *, ENGINE *);
+
+	if (evp_fail)
+		return 0;
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "EVP_Digest");
+	return real(data, count, md, size, type, impl);
+}
+
+/* Our own failures are told apart from a bad token or signature (503, not 401). */
+static void
+test_internal_errors(void)
+{
+	char longid[300];
+
+	is_int(auth_token_check("s3cret", "token=s3cret"), TOKEN_OK, "token_check: OK");
+	is_int(auth_token_check("s3cret", "token=nope"), TOKEN_BAD, "token_check: BAD");
+	evp_fail = 1;
+	is_int(auth_token_check("s3cret", "token=s3cret"), TOKEN_ERROR,
+	    "token_check: libcrypto failing is TOKEN_ERROR, not a wrong token");
+	ok(!auth_token_ok("s3cret", "token=s3cret"), "and auth_token_ok() fails closed");
+	evp_fail = 0;
+	memset(longid, 'a', sizeof longid - 1);
+	longid[sizeof longid - 1] = '\0';
+	is_int(auth_hmac_check("k", NULL, 300, longid, "1700000000", "AAAA", 1700000000), HMAC_ERROR,
+	    "an HMAC that cannot be computed is HMAC_ERROR, not a mismatch");
+}
 
 #define NOW	1700000000
 
@@ -402,5 +445,6 @@ main(void)
 	test_token();
 	test_query_param();
 	test_addr();
+	test_internal_errors();
 	return done_testing();
 }

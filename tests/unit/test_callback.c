@@ -12,6 +12,44 @@
 #include "callback.h"
 #include "tap.h"
 
+/*
+ * strndup() that fails while armed: this definition takes the place of
+ * libc's for callback.c, linked statically into this test.
+ */
+static int strndup_fail;
+
+char *
+strndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *d;
+
+	if (strndup_fail || (d = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	return d;
+}
+
+/* Running out of memory is ours, not the sender's: CALLBACK_NOMEM (503), never -1 (400). */
+static void
+test_out_of_memory(void)
+{
+	static const char body[] = "{\"code\":200,\"msg\":\"m\",\"data\":{\"taskId\":\"t1\","
+	    "\"info\":{\"resultUrls\":[\"https://h/a.mp4\"]}}}";
+	struct callback cb;
+	char err[200];
+
+	strndup_fail = 1;
+	is_int(callback_parse((const unsigned char *)body, strlen(body), &cb, err, sizeof err),
+	    CALLBACK_NOMEM, "a failing copy is CALLBACK_NOMEM, not a refusal");
+	callback_free(&cb);
+	strndup_fail = 0;
+	is_int(callback_parse((const unsigned char *)body, strlen(body), &cb, err, sizeof err), 0,
+	    "with memory the same body parses");
+	callback_free(&cb);
+}
+
 #define URL1	"https://cdn.example.com/v/a.mp4"
 #define URL2	"https://cdn.example.com/v/o.mp4"
 #define TID	"veo_task_abcdef123456"
@@ -534,5 +572,6 @@ main(void)
 	test_small_err();
 	test_taskid_valid();
 	test_url_valid();
+	test_out_of_memory();
 	return done_testing();
 }
