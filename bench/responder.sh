@@ -159,14 +159,17 @@ echo "FastCGI children per responder: $CHILDREN (spawn-fcgi); spool under $SPOOL
 echo "$(nproc 2>/dev/null || echo '?') CPUs; $(uname -sr)"
 NULL_RPS=$(measure null)
 NO_RPS=$(measure sync-no)
-YES_RPS=$(measure sync-yes)
-# The disk's limit right after, on the same file system, same concurrency.
+SHM_RPS=
+[ -n "$SHM" ] && SHM_RPS=$(measure shm)
+# The disk's durable-store limit, then sync=yes: each after sync(1), so that
+# the writeback of the sync=no run's files does not weigh on either.
+sync
 mkdir -p "$SPOOLS/limit"
 LIMIT_OUT=$("$T/durable-store" "$SPOOLS/limit" "$CHILDREN" "${DURATION%s}" 2>"$T/limit.err") ||
 	{ echo "durable-store failed: $(head -n 1 "$T/limit.err")" >&2; LIMIT_OUT=; }
 LIMIT=${LIMIT_OUT%% *}
-SHM_RPS=
-[ -n "$SHM" ] && SHM_RPS=$(measure shm)
+sync
+YES_RPS=$(measure sync-yes)
 [ -n "$NULL_RPS" ] || skip "no baseline rate"
 printf '\n%-38s %12s %10s\n' "responder" "requests/s" "ratio"
 row() {
