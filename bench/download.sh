@@ -97,7 +97,7 @@ run_spooler() {	# run_spooler SYNC
 	n=1
 	for u in $(urls); do
 		body=$(printf '{"code":200,"msg":"ok","data":{"taskId":"bench%d","info":{"resultUrls":["%s"]}}}' $n "$u")
-		printf '%s' "$body" | env -i VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_MIN_FREE=0 \
+		printf '%s' "$body" | env -i VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_MIN_FREE=0 VEO_AUTH=none \
 			REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#body} \
 			"$CALLBACK" >/dev/null 2>&1
 		n=$((n + 1))
@@ -134,7 +134,7 @@ compare 1
 echo "peak memory: one $BIG_MB MiB file"
 rm -rf "$T/spool" "$T/dl" "$T/curl"; mkdir -p "$T/spool" "$T/dl"
 body=$(printf '{"code":200,"msg":"ok","data":{"taskId":"big","info":{"resultUrls":["http://127.0.0.1:%s/big.mp4"]}}}' "$PORT")
-printf '%s' "$body" | env -i VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_MIN_FREE=0 \
+printf '%s' "$body" | env -i VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_MIN_FREE=0 VEO_AUTH=none \
 	REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#body} "$CALLBACK" >/dev/null 2>&1
 python3 - "$SPOOLER" "$T" <<'PY'
 import os, subprocess, sys

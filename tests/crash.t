@@ -15,7 +15,7 @@ done
 COUNT=1000
 SPOOL=$T/spool RES=$T/results BODIES=$T/bodies
 mkdir -p "$SPOOL"
-ENV="VEO_SPOOL_DIR=$SPOOL VEO_SYNC=yes VEO_MIN_FREE=0"
+ENV="VEO_SPOOL_DIR=$SPOOL VEO_SYNC=yes VEO_MIN_FREE=0 VEO_AUTH=none"
 WRAP=$(fcgi_log_wrapper r)
 # shellcheck disable=SC2086
 responders() { FCGI_WRAPPER=$WRAP start_fcgi r 4 $ENV; }

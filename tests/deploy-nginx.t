@@ -51,12 +51,13 @@ site_conf() {	# the shipped server blocks, ports $P80 and $P443 and paths substi
 	    -e "s#/etc/letsencrypt/live/callback.example.com/privkey.pem#$T/tls.key#" \
 	    -e "s#/run/veo-callback/#$T/run/#" \
 	    -e "s#/var/spool/veo-callback#$T/spool#" \
+	    -e "s#/var/log/nginx/#$T/#" \
 	    "$EX" >"$T/site.conf"
 }
 site_conf
 diff "$EX" "$T/site.conf" | grep '^>' | grep -qv -e "$T" -e "127.0.0.1:$P80" -e "127.0.0.1:$P443"
 ok $((! $?)) "only ports and paths differ from the shipped file"
-grep -q -e '/etc/letsencrypt' -e '[ :]/run/veo-callback/' -e 'listen 80;' -e 'listen 443' "$T/site.conf"
+grep -q -e '/etc/letsencrypt' -e '[ :]/run/veo-callback/' -e '/var/log/nginx/' -e 'listen 80;' -e 'listen 443' "$T/site.conf"
 ok $((! $?)) "every port and path was substituted"
 
 # The service's configuration file: the shipped sample, paths substituted.
@@ -124,8 +125,10 @@ like "$(cat "$T/responder.log")" "status=200 task=deploy_nginx_$$ remote=127.0.0
 	"the responder logs one line per request"
 # (nginx's error log does record the request line of refused requests, 413
 # for one: README's security notes say so.)
-grep -q "$TOKEN_SHIPPED" "$T/responder.log" "$T/nginx.access"
-is $? 1 "the token reaches neither the responder's log nor the access log"
+grep -q "$TOKEN_SHIPPED" "$T/responder.log" "$T/nginx.access" "$T/veo-callback.access.log"
+is $? 1 "the token reaches neither the responder's log nor the access logs"
+like "$(cat "$T/veo-callback.access.log")" '"POST /veo-callback HTTP/1\.1" 200 ' \
+	"the callback location's access log has the path without the query"
 
 dpost "http://127.0.0.1:$P80/veo-callback?token=$TOKEN_SHIPPED" "$(sample_body plain_http)"
 is "$ST" 301 "plain HTTP is redirected"

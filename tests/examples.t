@@ -98,7 +98,7 @@ if [ -x "$SPOOLER" ] && "$SPOOLER" --version >/dev/null 2>&1; then
 			sh -c "$(printf '%s' "$cmd" | sed "s#/usr/local/bin/veo-spooler#$SPOOLER#")" \
 			>"$T/cron.$1" 2>&1 </dev/null
 	}
-	cgi_post "$(sample_body cron_failed | sed 's/"code":200/"code":501/')" VEO_SPOOL_DIR="$T/spool" >/dev/null
+	cgi_post "$(sample_body cron_failed | sed 's/"code":200/"code":501/')" VEO_SPOOL_DIR="$T/spool" VEO_AUTH=none >/dev/null
 	run_cron a & a=$!
 	run_cron b & b=$!
 	wait $a; ra=$? ; wait $b; rb=$?

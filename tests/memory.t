@@ -58,7 +58,7 @@ printf '#!/bin/sh\nexec valgrind %s --log-file="$VG_LOG" "%s" "$@"\n' "$VG_OPTS"
 chmod 755 "$T/vgcgi.sh"
 CSPOOL=$T/spool-cgi
 mkdir -p "$CSPOOL"
-CENV="VEO_SPOOL_DIR=$CSPOOL VEO_MIN_FREE=0 VEO_SYNC=yes"
+CENV="VEO_SPOOL_DIR=$CSPOOL VEO_MIN_FREE=0 VEO_SYNC=yes VEO_AUTH=none"
 n=0
 # vg_cgi EXPECTED-STATUS DESCRIPTION BODY [VAR=value ...]
 vg_cgi() {

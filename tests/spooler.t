@@ -15,7 +15,7 @@ export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 	VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_SYNC=no VEO_MIN_FREE=0
 
 post() {	# post BODY: store a callback through the real responder
-	cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 | cgi_status
+	cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status
 }
 sweep() {	# sweep [ARGS]: one run; stdout/stderr to $T/out, $T/err; returns its status
 	"$SPOOLER" "$@" run >"$T/out" 2>"$T/err"

@@ -30,7 +30,7 @@
  *
  * Repeats (promise 4): when new/<taskId> holds the same body (by SHA-256),
  * only its duplicate count and last-received time change, under an flock
- * on the entry; a different body replaces it and the old one moves to old/.
+ * on the entry, waited for at most 2 s (then _ERROR: the sender retries); a different body replaces it and the old one moves to old/.
  * Creation uses link(2), which fails rather than overwrites, so two writers
  * of one task never lose each other's entry.
  *
@@ -133,9 +133,11 @@ enum spool_read spool_read(const char *spool_dir, const char *sub, const char *t
 void spool_entry_free(struct spool_entry *e);
 
 /*
- * Health of the spool: 0 when it can take writes (directories present and
- * writable, min_free available), -1 with a reason in err otherwise.  Counts
- * the entries waiting in new/ into *pending (capped at 1000000).
+ * Health of the spool: 0 when a store could succeed (spool_dir present;
+ * tmp/, new/ and old/ writable, or absent with spool_dir writable; min_free
+ * available), -1 with a reason in err otherwise.  Creates nothing.  Counts
+ * the entries waiting in new/ into *pending, reading at most 1000 of them:
+ * 1000 means "1000 or more".
  */
 int spool_health(const char *spool_dir, long long min_free, long *pending,
     char *err, size_t errlen);

@@ -18,7 +18,14 @@
 #include "fsutil.h"
 #include "spool.h"
 
-#define STATE_MAX (1 << 20)
+/*
+ * The largest state file task_load() reads, and so the largest task_save()
+ * writes: a state record holds the callback's msg and URLs (each once, and
+ * never longer than in the body, which is at most ENTRY_MAX), plus our own
+ * paths and messages.  At 1 MiB a callback over about 2 MiB (max_body goes
+ * up to 16M) was stored, taken in, and then never readable again.
+ */
+#define STATE_MAX (2 * ENTRY_MAX)
 
 const char *
 task_state_name(enum task_state s)
@@ -534,6 +541,11 @@ task_save(const char *spool_dir, const struct task *t, bool sync, char *err, siz
 	int fd = -1, rc = -1;
 
 	unique_name(name, sizeof name);
+	/* Never write what task_load() would refuse to read back. */
+	if (json != NULL && strlen(json) + 1 > STATE_MAX) {
+		snprintf(err, errlen, "state of %s would exceed %d bytes", t->task_id, STATE_MAX);
+		goto out;
+	}
 	if (json == NULL || spool_path(tmp, sizeof tmp, spool_dir, "tmp", name) < 0 ||
 	    spool_path(dest, sizeof dest, spool_dir, "state", t->task_id) < 0 ||
 	    spool_path(dir, sizeof dir, spool_dir, "state", NULL) < 0) {

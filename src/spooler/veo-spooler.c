@@ -4,6 +4,7 @@
  * admin.h for the other commands.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "log.h"
+#include "numparse.h"
 #include "sweep.h"
 
 static const char usage[] =
@@ -59,11 +61,12 @@ usage_error(const char *fmt, ...)
 static int
 number_arg(const char *s, long *out)
 {
-	char *end;
+	long long v;
 
-	errno = 0;
-	*out = strtol(s, &end, 10);
-	return s[0] == '\0' || *end != '\0' || errno != 0 || *out < 0 ? -1 : 0;
+	if (num_parse(s, 0, LONG_MAX, &v) < 0)
+		return -1;
+	*out = (long)v;
+	return 0;
 }
 
 static int
@@ -183,6 +186,10 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	/* log = auto is stderr: cron mails it, systemd keeps it in the journal. */
+	if (strcmp(a.cmd, "check-config") != 0 &&
+	    log_setup(s.log, LOG_TO_STDERR, false, err, sizeof err) < 0)
+		log_line("configuration: %s; logging to stderr", err);
 	if (a.max_time > 0)
 		s.max_time = a.max_time;
 	if (strcmp(a.cmd, "run") == 0)

@@ -12,6 +12,44 @@
 #include "callback.h"
 #include "tap.h"
 
+/*
+ * strndup() that fails while armed: this definition takes the place of
+ * libc's for callback.c, linked statically into this test.
+ */
+static int strndup_fail;
+
+char *
+strndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *d;
+
+	if (strndup_fail || (d = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	return d;
+}
+
+/* Running out of memory is ours, not the sender's: CALLBACK_NOMEM (503), never -1 (400). */
+static void
+test_out_of_memory(void)
+{
+	static const char body[] = "{\"code\":200,\"msg\":\"m\",\"data\":{\"taskId\":\"t1\","
+	    "\"info\":{\"resultUrls\":[\"https://h/a.mp4\"]}}}";
+	struct callback cb;
+	char err[200];
+
+	strndup_fail = 1;
+	is_int(callback_parse((const unsigned char *)body, strlen(body), &cb, err, sizeof err),
+	    CALLBACK_NOMEM, "a failing copy is CALLBACK_NOMEM, not a refusal");
+	callback_free(&cb);
+	strndup_fail = 0;
+	is_int(callback_parse((const unsigned char *)body, strlen(body), &cb, err, sizeof err), 0,
+	    "with memory the same body parses");
+	callback_free(&cb);
+}
+
 #define URL1	"https://cdn.example.com/v/a.mp4"
 #define URL2	"https://cdn.example.com/v/o.mp4"
 #define TID	"veo_task_abcdef123456"
@@ -119,10 +157,15 @@ static const struct tcase table[] = {
 	{ "code true", CB("true", DATA_OK), 0, "code must be an integer" },
 	{ "code object", CB("{}", DATA_OK), 0, "code must be an integer" },
 	{ "code array", CB("[200]", DATA_OK), 0, "code must be an integer" },
-	{ "code integer overflow", CB("9223372036854775808", "{\"taskId\":\"t1\"}"), 0, "integer overflow" },
-	{ "code huge integer", CB("123456789012345678901234567890", "{\"taskId\":\"t1\"}"), 0, "integer overflow" },
-	{ "code negative overflow", CB("-9223372036854775809", "{\"taskId\":\"t1\"}"), 0, "integer overflow" },
-	{ "huge integer in an unknown field", "{\"n\":99999999999999999999," "\"code\":501,\"msg\":\"m\",\"data\":{\"taskId\":\"t1\"}}", 0, "integer overflow" },
+	{ "code integer overflow", CB("9223372036854775808", "{\"taskId\":\"t1\"}"), 0, "code must be an integer" },
+	{ "code huge integer", CB("123456789012345678901234567890", "{\"taskId\":\"t1\"}"), 0, "code must be an integer" },
+	{ "code negative overflow", CB("-9223372036854775809", "{\"taskId\":\"t1\"}"), 0, "code must be an integer" },
+	/* Numbers in fields nobody reads never refuse a callback (kie.ai takes 400 as final). */
+	{ "huge integer in an unknown field", "{\"n\":99999999999999999999," "\"code\":501,\"msg\":\"m\",\"data\":{\"taskId\":\"t1\"}}", 0, NULL },
+	{ "2^64 in data", CB("501", "{\"taskId\":\"t1\",\"seed\":18446744073709551616}"), 0, NULL },
+	{ "negative huge in promptJson", CB("501", "{\"taskId\":\"t1\",\"promptJson\":{\"n\":[-99999999999999999999999]}}"), 0, NULL },
+	{ "1e999 in an unknown field", "{\"x\":1e999,\"y\":-1e999,\"z\":1e-999,\"code\":501,\"msg\":\"m\",\"data\":{\"taskId\":\"t1\"}}", 0, NULL },
+	{ "huge number in info", INFO("\"resultUrls\":[\"" URL1 "\"],\"durationMs\":123456789012345678901234567890"), 0, NULL },
 
 	/* --- rejected: msg and data --- */
 	{ "msg missing", "{\"code\":501,\"data\":{\"taskId\":\"t1\"}}", 0, "msg is missing" },
@@ -538,6 +581,14 @@ test_url_valid(void)
 		{ "https://h/a b", false }, { "https://h/a\tb", false }, { " https://h", false },
 		{ "https://h\r\n", false }, { "https://h/\x7f", false }, { "https://h\\x", false },
 		{ "https://h/\x01", false }, { "httpsx://h", false }, { "https//h", false },
+		/* the authority must name a host */
+		{ "https://@/x.mp4", false }, { "https://:443/x.mp4", false }, { "https://u:p@/x", false },
+		{ "https://u@:1/x", false }, { "https://@", false }, { "https://:", false },
+		{ "https://[]/x", false }, { "https://[::1/x", false }, { "https://[::1]x/", false },
+		{ "https://h:44a/x", false }, { "https://h:-1/x", false },
+		{ "https://u@h/x", true }, { "https://u:p@h:8443/x", true }, { "https://@h/x", true },
+		{ "https://[::1]:8443/x", true }, { "https://[2001:db8::1]/x", true },
+		{ "https://h:/x", true }, { "https://h?q", true }, { "https://h#f", true },
 	};
 	char *big, name[48];
 
@@ -575,5 +626,6 @@ main(void)
 	test_small_err();
 	test_taskid_valid();
 	test_url_valid();
+	test_out_of_memory();
 	return done_testing();
 }
