@@ -174,7 +174,7 @@ ok $? "short: nothing renamed into place"
 
 fetch --stall 2 "$B/stall?after=2000" "$D/stall.mp4"
 is "$(field 1 1)" FETCH_NETWORK "stall: FETCH_NETWORK"
-like "$(err_of 1)" "^stalled: no data for 2 s" "stall: says stalled"
+like "$(err_of 1)" "^too slow: under .*/s for 2 s" "stall: says too slow, and for how long"
 
 fetch "$B/file/gone?size=1000" "$T/no/such/dir/x.mp4"
 is "$(field 1 1)" FETCH_LOCAL "unwritable destination: FETCH_LOCAL"
@@ -241,6 +241,53 @@ fetch --tick "$B/slow/tk?size=400000&rate=200000" "$D/tk.mp4"
 ticks=$(sed -n 's/^ticks //p' "$T/err")
 [ "$(field 1 1)" = FETCH_OK ] && [ "${ticks:-0}" -ge 1 ]
 ok $? "tick called during a transfer ($ticks times)"
+
+# ---- the deadline stops transfers under way; the .part stays for the resume ----
+fetch --deadline-in 2 --job-done "$B/slow/dl?size=3000000&rate=200000" "$D/dl.mp4" \
+	"$B/file/dq?size=1000" "$D/dq.mp4"
+is "$(field 1 1)" FETCH_STOPPED "a transfer still running at the deadline is stopped"
+like "$(err_of 1)" "time limit" "saying why"
+part=$(fsize "$D/dl.mp4.part")
+[ "$part" -gt 0 ]; ok $? "its .part is kept ($part bytes)"
+is "$(field 2 1)" FETCH_OK "a quick one finished before it"
+grep -q '^done 0 FETCH_STOPPED$' "$T/err" && grep -q '^done 1 FETCH_OK$' "$T/err"
+ok $? "job_done was called once for each job, with its result"
+is "$(grep -c '^done ' "$T/err")" 2 "and only once"
+fetch "$B/slow/dl?size=3000000&rate=3000000" "$D/dl.mp4"
+is "$(field 1 1) $(field 1 5)" "FETCH_OK 1" "the next run resumes it"
+is "$(field 1 6)" "$(generated_sha dl 3000000)" "whole"
+
+# ---- a server that drips bytes cannot hold the transfer: min_speed ----
+fetch --stall 2 --min-speed 1000 "$B/slow/drip?size=100000&rate=200" "$D/drip.mp4"
+is "$(field 1 1)" FETCH_NETWORK "20 bytes a second against min_speed 1000: stopped"
+like "$(err_of 1)" "^too slow: under .*/s for 2 s" "says too slow"
+
+# ---- a stall on a reused connection is a stall, not a connect timeout ----
+fetch --parallel 1 --stall 2 "$B/file/ka?size=5000" "$D/ka.mp4" \
+	"$B/stall?after=0&size=50000" "$D/ka2.mp4"
+is "$(field 1 1) $(field 2 1)" "FETCH_OK FETCH_NETWORK" "second request on the kept-alive connection stalls"
+like "$(err_of 2)" "^too slow" "reported as too slow"
+unlike_connect=$(err_of 2 | grep -c 'timed out connecting')
+is "$unlike_connect" 0 "not as a connect timeout"
+
+# ---- a server that ignores If-Range and changed the file: never spliced ----
+fetch "$B/splice/sp?size=400000&cut=150000" "$D/sp.mp4"
+[ "$(fsize "$D/sp.mp4.part")" -gt 0 ]; ok $? "first attempt cut, .part kept"
+fetch "$B/splice/sp?size=400000" "$D/sp.mp4"
+is "$(field 1 1)" FETCH_OK "second attempt completes"
+is "$(sha256sum <"$D/sp.mp4" | cut -d' ' -f1)" "$(generated_sha sp 400000 2)" \
+	"the file is the new version whole, not half old and half new"
+is "$(field 1 5)" 0 "it was not taken as a resume"
+
+# ---- a full disk: FETCH_DISK_FULL, the .part kept ----
+if mount_tmpfs "$T/small" size=256k 2>/dev/null; then
+	fetch "$B/file/big?size=2000000" "$T/small/big.mp4"
+	is "$(field 1 1)" FETCH_DISK_FULL "ENOSPC while downloading: disk full, not a task error"
+	like "$(err_of 1)" "disk holding .*small is full" "naming the directory"
+	[ "$(fsize "$T/small/big.mp4.part")" -gt 0 ]; ok $? "the .part is kept for the resume"
+else
+	ok 0 "# SKIP cannot mount a tmpfs"; ok 0 "# SKIP"; ok 0 "# SKIP"
+fi
 
 # ---- https from nginx with a test CA ----
 if ! command -v nginx >/dev/null || ! command -v openssl >/dev/null; then

@@ -145,7 +145,7 @@ setup_easy(struct xfer *x)
 	if (o->max_file_size > 0)
 		SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_file_size);
 	SET(CURLOPT_CONNECTTIMEOUT, o->connect_timeout > 0 ? o->connect_timeout : 30L);
-	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+	SET(CURLOPT_LOW_SPEED_LIMIT, xfer_min_speed(o));
 	SET(CURLOPT_LOW_SPEED_TIME, xfer_stall_time(o));
 	SET(CURLOPT_FAILONERROR, 0L);		/* the status is read by us */
 	SET(CURLOPT_HEADERFUNCTION, xfer_on_header);

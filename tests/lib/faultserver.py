@@ -33,6 +33,10 @@ Paths (N, M, B are byte counts):
                          hangs up
   /redirect?to=URL&code=C    a redirect (302 by default) to URL
   /loop/N?size=M         N redirects in a row, then the file "loop"
+  /splice/NAME?size=N&cut=M  the first request gets the file cut at M (a
+                         reset); later ones get another version of it
+                         (new content, new ETag) and a 206 for any Range,
+                         If-Range ignored: a server that would splice
   /html                  200 text/html: an error page served as success
   /nolength?size=N       no Content-Length, body ends when the server closes
 """
@@ -171,10 +175,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.connection.close()
         self.close_connection = True
 
-    def wanted_range(self, size, etag, lastmod):
+    def wanted_range(self, size, etag, lastmod, honour_if_range=True):
         """(start, end) asked for by Range, If-Range permitting; None: all."""
         rng = self.headers.get("Range", "")
-        if_range = self.headers.get("If-Range")
+        if_range = self.headers.get("If-Range") if honour_if_range else None
         if not rng.startswith("bytes=") or "," in rng:
             return None
         # If-Range: strong comparison with the ETag, or the exact date.
@@ -184,9 +188,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         first, _, last = rng[6:].partition("-")
         return int(first), min(size, int(last) + 1) if last else size
 
-    def serve_file(self, seed, size, q, ranges=True, rate=0):
+    def serve_file(self, seed, size, q, ranges=True, rate=0, honour_if_range=True):
         etag, lastmod = validators(seed, q)
-        want = self.wanted_range(size, etag, lastmod) if ranges else None
+        want = self.wanted_range(size, etag, lastmod, honour_if_range) if ranges else None
         if want and (want[0] >= size or q.get("range") == "416"):
             self.send_response(416)
             self.send_header("Content-Range", "bytes */%d" % size)
@@ -234,6 +238,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             with _lock:
                 _slow["now"] -= 1
+
+    def route_splice(self, args, q):
+        with _lock:
+            n = _flaky.get("splice/" + args[0], 0)
+            _flaky["splice/" + args[0]] = n + 1
+        size = int(q.get("size", 1000))
+        if n == 0:
+            self.serve_file(args[0], size, q)
+        else:
+            later = {k: v for k, v in q.items() if k != "cut"}
+            self.serve_file(args[0] + "/2", size, later, honour_if_range=False)
 
     def route_peak(self, args, q):
         with _lock:
