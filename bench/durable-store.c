@@ -61,7 +61,7 @@ worker(const char *dir, int id, double seconds, const char *entry, size_t len, d
 			exit(1);
 		}
 		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-		snprintf(dest, sizeof dest, "%s/bench_%d_%ld", dir, id, n);
+		snprintf(dest, sizeof dest, "%s/bench_%d_%d_%ld", dir, (int)getpid(), id, n);
 		if (linkat(AT_FDCWD, proc, AT_FDCWD, dest, AT_SYMLINK_FOLLOW) < 0) {
 			perror("durable-store: linkat");
 			exit(1);
