@@ -243,6 +243,26 @@ else
 	ok 0 "# SKIP no read-only tmpfs here"
 fi
 
+# ---- 4. a slow server cannot hold a sweep; tasks are recorded as their files end ----
+start_faultserver FPORT "$T/fault.log" || { echo "Bail out! fault server did not start"; exit 1; }
+F="http://127.0.0.1:$FPORT"
+is "$(post "$(callback_json 200 "ok" drip "$F/slow/drip.mp4?size=200000&rate=20")")" 200 "a task on a server sending 20 bytes a second"
+is "$(post "$(callback_json 200 "ok" slowbig "$F/slow/slowbig.mp4?size=4000000&rate=250000")")" 200 "a task with a slow, long transfer"
+is "$(post "$(callback_json 200 "ok" quick "$BASE/v/a.mp4")")" 200 "and a quick one"
+VEO_STALL_TIMEOUT=3 VEO_MIN_SPEED=1K VEO_ON_DONE=$T/hook.sh timeout 60 "$SPOOLER" --max-time 8 run >"$T/out" 2>"$T/err" &
+pid=$!
+wait_until 30 "the quick task to be recorded while the sweep runs" \
+	sh -c "'$SPOOLER' status --json quick | grep -q '\"state\":\"done\"'"
+ok $? "the quick task is recorded done while the slow ones still transfer"
+proc_alive $pid; ok $? "(the sweep was still running then)"
+wait $pid; is $? 0 "the sweep ends at its --max-time, not when the slow server finishes"
+is "$(field drip state)" pending "the dripping server's task is pending again"
+like "$(field drip error)" "too slow" "stopped as too slow"
+is "$(field slowbig state)" pending "the long transfer was stopped at the time limit"
+is "$(field slowbig attempts)" 0 "which counts no attempt"
+[ -s "$DL/slowbig/result-0.mp4.part" ]; ok $? "and its .part is kept for the resume"
+grep -q '^quick done$' "$T/hooks.ran"; ok $? "the quick task's hook ran"
+
 # ---- 10. a callback with more than 32 URLs is taken, the first 32 downloaded ----
 urls=""
 for i in $(seq 0 39); do urls="$urls $BASE/v/a.mp4?n=$i"; done
