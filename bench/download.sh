@@ -62,10 +62,10 @@ http {
 NGX
 }
 
-# Files that sniff as MP4: an ftyp box, then random bytes.
+# Files that sniff as MP4: an ftyp box, an mdat box to the end, random bytes.
 make_file() {
-	{ printf '\000\000\000\030ftypmp42\000\000\000\000mp42isom'
-	  head -c $(($2 * 1048576 - 24)) /dev/urandom; } >"$1"
+	{ printf '\000\000\000\030ftypmp42\000\000\000\000mp42isom\000\000\000\000mdat'
+	  head -c $(($2 * 1048576 - 32)) /dev/urandom; } >"$1"
 }
 i=1
 while [ $i -le "$FILES" ]; do make_file "$T/www/f$i.mp4" "$SIZE_MB"; i=$((i + 1)); done

@@ -219,6 +219,8 @@ is "$(field 1 1) $(field 1 2)" "FETCH_BAD_CONTENT 200" "HTML page served with 20
 is "$(err_of 1)" "not a video: starts with '<!DOCTYPE html>'" "bad content: shows how it starts"
 [ ! -e "$D/html.mp4" ] && [ ! -e "$D/html.mp4.part" ]
 ok $? "bad content: nothing kept"
+fetch "$B/ftyphtml" "$D/fh.mp4"
+is "$(field 1 1)" FETCH_BAD_CONTENT "an ftyp box followed by an HTML page is not a video"
 fetch --expect image "$B/file/img?size=1000" "$D/img.png"
 is "$(field 1 1)" FETCH_BAD_CONTENT "an mp4 where an image is expected is rejected"
 fetch --expect any "$B/html" "$D/page.html"

@@ -331,7 +331,7 @@ make_video() {
 	python3 - "$1" "$2" <<'PY'
 import os, sys, random
 path, size = sys.argv[1], int(sys.argv[2])
-head = b'\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom'
+head = b'\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x00mdat'
 rnd = random.Random(path)
 with open(path, 'wb') as f:
     f.write(head)

@@ -38,6 +38,7 @@ Paths (N, M, B are byte counts):
                          (new content, new ETag) and a 206 for any Range,
                          If-Range ignored: a server that would splice
   /html                  200 text/html: an error page served as success
+  /ftyphtml              200 video/mp4: an ftyp box, then an HTML page
   /nolength?size=N       no Content-Length, body ends when the server closes
 """
 
@@ -55,7 +56,8 @@ import threading
 import time
 import urllib.parse
 
-HEADER = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
+# an ftyp box, then an mdat box that runs to the end of the file (size 0)
+HEADER = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41\x00\x00\x00\x00mdat"
 PERIOD = 65521          # prime, so that block-aligned mistakes show in hashes
 CHUNK = 256 * 1024
 _patterns = {}
@@ -340,6 +342,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def route_html(self, args, q):
         self.simple(200, "Sorry, this video is not available.")
+
+    def route_ftyphtml(self, args, q):
+        body = (b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+                b"<!DOCTYPE html><html><body>Access denied</body></html>\n")
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def route_nolength(self, args, q):
         self.send_response(200)
