@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "cabundle.h"
 #include "fsutil.h"
 #include "log.h"
 #include "netguard.h"
@@ -25,7 +26,6 @@
 #define VEO_VERSION "0"
 #endif
 
-#define SYSTEM_CAPATH	"/etc/ssl/certs"
 #define BUFFER_SIZE	(128L * 1024)	/* per transfer: curl's and ours */
 #define DISCARD_MAX	(64 * 1024)	/* error or redirect body read, then hang up */
 #define INFO_MAX	4096		/* size limit of a .part.info file */
@@ -657,11 +657,8 @@ setup_easy(struct xfer *x)
 	SET(CURLOPT_OPENSOCKETDATA, x);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (o->ca_file != NULL && o->ca_file[0] != '\0') {
-		/* OpenSSL loads both: the extra CA and the system's store. */
-		SET(CURLOPT_CAINFO, o->ca_file);
-		SET(CURLOPT_CAPATH, SYSTEM_CAPATH);
-	}
+	if (cabundle_setopt(e, o->ca_file) != CURLE_OK)	/* ca_file and the system's store */
+		return -1;
 	if (o->max_file_size > 0)
 		SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_file_size);
 	SET(CURLOPT_CONNECTTIMEOUT, o->connect_timeout > 0 ? o->connect_timeout : 30L);
