@@ -66,6 +66,7 @@ $(STATIC)/veo-spooler: src/spooler/veo-spooler.c $(STATIC)/standalone.o $(SPOOLE
 
 # The tarball unpacks into one directory; the programs at its top.
 dist: $(DIST)
+	@echo $(DIST)
 
 $(DIST): $(STATIC)/veo-callback $(STATIC)/veo-spooler $(MAN8) $(MAN5) $(EXAMPLES) $(CONFEX) README.md
 	rm -rf $(B)/dist && mkdir -p $(B)/dist/$(DIST_NAME)/man $(B)/dist/$(DIST_NAME)/examples
@@ -77,4 +78,3 @@ $(DIST): $(STATIC)/veo-callback $(STATIC)/veo-spooler $(MAN8) $(MAN5) $(EXAMPLES
 		--mtime=@$$(git log -1 --format=%ct 2>/dev/null || date +%s) \
 		-czf $@.tmp $(DIST_NAME) && mv $@.tmp $@
 	rm -rf $(B)/dist
-	@echo "$@"

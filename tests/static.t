@@ -126,8 +126,15 @@ ok $? "(setup) a test CA and a certificate for cdn.veo.test"
 mkdir -p "$T/www/v"
 for n in 1 2 3 4 5 6; do make_video "$T/www/v/$n.mp4" $((100000 + n)); done
 TP=$(free_port)
-start_tls_static "$TP" "$T/www" "$T/ca"
-ok $? "(setup) nginx on https://cdn.veo.test:$TP (127.0.0.1) with the test CA"
+run_nginx tls "$TP" 1 "
+	log_format proto '\$server_protocol \$request_uri \$status';
+	access_log $T/tls.access proto;
+	types { video/mp4 mp4; }" "
+		listen 127.0.0.1:$TP ssl http2;
+		ssl_certificate $T/ca/server.pem;
+		ssl_certificate_key $T/ca/server.key;
+		root $T/www;"
+ok $? "(setup) nginx on https://cdn.veo.test:$TP (127.0.0.1), HTTP/2, with the test CA"
 
 # A spool of its own: the callbacks above name a CDN that is not there.
 SPOOL_DIR_HOST=$T/spool2
@@ -170,8 +177,8 @@ download_with debian etc/ssl/certs/ca-certificates.crt 1
 download_with rhel etc/pki/tls/certs/ca-bundle.crt 2
 download_with alpine etc/ssl/cert.pem 3
 download_with cafile ca/test-ca.pem 4 VEO_CA_FILE=/ca/test-ca.pem
-grep -q "cdn.veo.test" "$T/tls.access" 2>/dev/null || grep -q "GET /v/1.mp4" "$T/tls.access"
-ok $? "the downloads came from the test nginx"
+is "$(grep -c '^HTTP/2.0 /v/[1-4].mp4 200$' "$T/tls.access" 2>/dev/null)" 4 \
+	"the four downloads came from the test nginx, over HTTP/2 (nghttp2 inside)"
 
 # No CA anywhere: refused, with the reason.
 root_cgi "$(callback_json 200 ok static_noca "https://cdn.veo.test:$TP/v/5.mp4")" \
