@@ -123,7 +123,8 @@ is "$ST" 200 "empty root, FastCGI: one process serves request after request"
 # ---- the spooler, https with a test CA, in an empty root ----
 make_test_ca "$T/ca" "DNS:cdn.veo.test"
 ok $? "(setup) a test CA and a certificate for cdn.veo.test"
-mkdir -p "$T/www/v"
+mkdir -p "$T/www/v" "$T/www/slow"
+make_video "$T/www/slow/r.mp4" 3000000
 for n in 1 2 3 4 5 6; do make_video "$T/www/v/$n.mp4" $((100000 + n)); done
 TP=$(free_port)
 run_nginx tls "$TP" 1 "
@@ -133,7 +134,8 @@ run_nginx tls "$TP" 1 "
 		listen 127.0.0.1:$TP ssl http2;
 		ssl_certificate $T/ca/server.pem;
 		ssl_certificate_key $T/ca/server.key;
-		root $T/www;"
+		root $T/www;
+		location /slow/ { limit_rate 1m; }"
 ok $? "(setup) nginx on https://cdn.veo.test:$TP (127.0.0.1), HTTP/2, with the test CA"
 
 # A spool of its own: the callbacks above name a CDN that is not there.
@@ -179,6 +181,28 @@ download_with alpine etc/ssl/cert.pem 3
 download_with cafile ca/test-ca.pem 4 VEO_CA_FILE=/ca/test-ca.pem
 is "$(grep -c '^HTTP/2.0 /v/[1-4].mp4 200$' "$T/tls.access" 2>/dev/null)" 4 \
 	"the four downloads came from the test nginx, over HTTP/2 (nghttp2 inside)"
+
+# Killed mid-file, then resumed with a Range request: libcurl's headers
+# API (ETag, Content-Length) is in the static library.
+root_cgi "$(callback_json 200 ok static_resume "https://cdn.veo.test:$TP/slow/r.mp4")" \
+	QUERY_STRING="token=$TOKEN" VEO_SYNC=no | cgi_status >/dev/null
+place_ca etc/ssl/certs/ca-certificates.crt
+_exec=exec in_root "$RS" VEO_CONFIG=/dev/null VEO_SPOOL_DIR=/spool VEO_DOWNLOAD_DIR=/videos \
+	VEO_ALLOW_PRIVATE=yes VEO_MIN_FREE=0 -- /veo-spooler run >/dev/null 2>&1 &
+SP=$!
+for i in $(seq 150); do
+	s=$(stat -c %s "$RS/videos/static_resume/result-0.mp4.part" 2>/dev/null || echo 0)
+	[ "$s" -gt 500000 ] && break; sleep 0.1
+done
+kill -9 "$SP"; wait "$SP" 2>/dev/null
+PART=$(stat -c %s "$RS/videos/static_resume/result-0.mp4.part" 2>/dev/null || echo 0)
+[ "$PART" -gt 0 ] && [ "$PART" -lt 3000000 ]
+ok $? "resume: the spooler killed mid-file leaves a partial .part ($PART bytes)"
+root_sweep
+is "$(state_of static_resume)" done "resume: the next sweep finishes the task"
+is "$(sha256sum <"$RS/videos/static_resume/result-0.mp4" 2>/dev/null)" "$(sha256sum <"$T/www/slow/r.mp4")" \
+	"resume: the file is whole"
+is "$(grep -c '^HTTP/2.0 /slow/r.mp4 206$' "$T/tls.access")" 1 "resume: the rest came as a 206 (Range)"
 
 # No CA anywhere: refused, with the reason.
 root_cgi "$(callback_json 200 ok static_noca "https://cdn.veo.test:$TP/v/5.mp4")" \

@@ -11,17 +11,22 @@
 # (mk/static.mk does).  Needs the packages of tests/lib/install-deps.sh and
 # a deb-src entry in apt's sources, which that script adds.
 #
-# What is in: HTTP/1.1 and HTTP/2 (nghttp2; Debian ships libnghttp2.a),
-# TLS through Debian's static OpenSSL, name resolution through c-ares
-# (reads /etc/hosts and /etc/resolv.conf itself: glibc's resolver in a
-# static program would need the host's NSS modules at run time), proxy
-# support (the spooler sets CURLOPT_PROXY ""), HTTP authentication, zlib.
+# What is in: HTTP/1.1 and HTTP/2 (nghttp2; Debian ships libnghttp2.a, and
+# Debian's libcurl speaks HTTP/2 too), TLS through Debian's static OpenSSL,
+# name resolution through c-ares (reads /etc/hosts and /etc/resolv.conf
+# itself: glibc's resolver in a static program would need the host's NSS
+# modules at run time), the headers API (curl_easy_header: the spooler
+# reads ETag, Last-Modified and Content-Length with it to resume), proxy
+# support (the spooler sets CURLOPT_PROXY "", which needs it), HTTP
+# authentication, and zlib (as in Debian's libcurl; used only for
+# compressed responses, which the spooler does not ask for).
 # What is out, and why: every protocol but http and https (the spooler
 # fetches only those, CURLOPT_PROTOCOLS_STR), and LDAP, RTMP, SSH,
 # Kerberos/GSS-API, NTLM, TLS-SRP, IDN, PSL, brotli, zstd, cookies, MIME,
-# netrc, DoH, alt-svc, HSTS, unix sockets, the headers API and the
-# progress meter: the spooler uses none of them, several need libraries
-# Debian ships only as shared ones, and each is code that is not exposed.
+# netrc, DoH, alt-svc, HSTS, unix sockets, the easy-options API and the
+# built-in progress meter (the progress callback stays): the spooler uses
+# none of them, several need libraries Debian ships only as shared ones,
+# and each is code that is not exposed.
 # No CA path is compiled in: those of the build machine are wrong on other
 # distributions, so the spooler looks the store up at run time
 # (src/spooler/cabundle.c).  OpenSSL's configuration file is not loaded:
@@ -84,7 +89,7 @@ echo "static libcurl: configuring Debian's curl $version" >&2
 	--disable-manual --disable-libcurl-option --disable-ntlm \
 	--disable-ntlm-wb --disable-tls-srp --disable-unix-sockets \
 	--disable-cookies --disable-mime --disable-netrc --disable-doh \
-	--disable-alt-svc --disable-hsts --disable-headers-api \
+	--disable-alt-svc --disable-hsts \
 	--disable-progress-meter --disable-get-easy-options \
 	--without-brotli --without-zstd --without-libpsl --without-libidn2 \
 	--without-librtmp --without-libssh2 --without-libssh --without-wolfssh \
@@ -92,7 +97,8 @@ echo "static libcurl: configuring Debian's curl $version" >&2
 	--without-ngtcp2 --without-nghttp3 --without-quiche --without-msh3 \
 	--without-zsh-functions-dir --without-fish-functions-dir \
 	>configure.log 2>&1 || { tail -n 40 configure.log >&2; exit 1; }
-echo "static libcurl: compiling" >&2
+configured=$(date +%s)
+echo "static libcurl: compiling ($((configured - start)) s so far)" >&2
 make -s -j"$JOBS" -C lib libcurl.la >make.log 2>&1 || { tail -n 40 make.log >&2; exit 1; }
 make -s -C lib install-libLTLIBRARIES >>make.log 2>&1
 make -s -C include install >>make.log 2>&1
@@ -100,4 +106,6 @@ make -s -C include install >>make.log 2>&1
 sed -n '/Configured to build curl\/libcurl/,$p' configure.log >"$PREFIX/configured.txt"
 rm -f "$PREFIX"/lib/*.la
 printf '%s\n%s\n' "$key" "Debian curl $version" >"$PREFIX/.key"
-echo "static libcurl: built Debian's curl $version in $(($(date +%s) - start)) s ($PREFIX)" >&2
+end=$(date +%s)
+echo "static libcurl: built Debian's curl $version in $((end - start)) s" \
+	"(source and configure $((configured - start)) s, compile $((end - configured)) s; $PREFIX)" >&2
