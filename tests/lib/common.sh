@@ -7,8 +7,15 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD="$ROOT/build"
-CALLBACK="$BUILD/veo-callback"
-SPOOLER="$BUILD/veo-spooler"
+# The programs under test: build/ unless BINDIR_UNDER_TEST names another
+# directory, relative to the top (make test BINDIR_UNDER_TEST=build/static
+# runs the suite against the static programs).  Test tools stay in $BUILD.
+case ${BINDIR_UNDER_TEST:-build} in
+/*) BINDIR=$BINDIR_UNDER_TEST ;;
+*) BINDIR=$ROOT/${BINDIR_UNDER_TEST:-build} ;;
+esac
+CALLBACK="$BINDIR/veo-callback"
+SPOOLER="$BINDIR/veo-spooler"
 
 T=$(mktemp -d /tmp/veo-test.XXXXXX)
 chmod 755 "$T"
