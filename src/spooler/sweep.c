@@ -80,6 +80,21 @@ struct sweep {
 	bool api_stopped;	/* no more questions this sweep */
 };
 
+/* A signal asked the run to end (sweep_opts.stop). */
+static bool
+stopping(const struct sweep *w)
+{
+	return w->o->stop != NULL && *w->o->stop;
+}
+
+/* Remembers when something becomes due next (sweep_stats.next_due). */
+static void
+note_due(struct sweep *w, long long when)
+{
+	if (when > 0 && (w->st->next_due == 0 || when < w->st->next_due))
+		w->st->next_due = when;
+}
+
 /* ---- reporting ---- */
 
 static void
@@ -591,6 +606,24 @@ cmp_due(const void *a, const void *b)
 	return x->next_attempt < y->next_attempt ? -1 : x->next_attempt > y->next_attempt;
 }
 
+/* When t wants the sweep next: an attempt, or a question to kie.ai; 0: never. */
+static long long
+next_due_of(const struct sweep *w, const struct task *t)
+{
+	long long ask = 0;
+
+	if (w->auth != NULL && (t->state == TASK_PENDING || t->upgrade == UPGRADE_WAITING)) {
+		ask = t->next_ask;
+		if (t->state == TASK_PENDING && t->awaiting == AWAIT_CALLBACK &&
+		    ask < t->expected + w->s->recover_after)
+			ask = t->expected + w->s->recover_after;
+	}
+	if (t->state == TASK_PENDING && t->awaiting == AWAIT_NONE &&
+	    (ask == 0 || t->next_attempt < ask))
+		return t->next_attempt > 0 ? t->next_attempt : 1;
+	return ask;
+}
+
 /*
  * Reads every state: a damaged one is rebuilt, a hook still owed (a crash
  * between the save and the hook) is queued, and the pending tasks whose
@@ -622,6 +655,7 @@ due_tasks(struct sweep *w, size_t *ndue, char ***ask, size_t *nask)
 			owe_hook(w, names[i]);
 		if (w->auth != NULL && authority_due(w->s, &t, w->now))
 			(*ask)[(*nask)++] = strdup(names[i]);
+		note_due(w, next_due_of(w, &t));
 		if (t.state == TASK_PENDING && t.awaiting == AWAIT_NONE &&
 		    t.next_attempt <= w->now) {
 			due[*ndue].task_id = names[i];
@@ -643,6 +677,8 @@ due_tasks(struct sweep *w, size_t *ndue, char ***ask, size_t *nask)
  */
 struct batch {
 	struct sweep *w;
+	struct fetch_opts *fo;		/* of the running fetch_run() */
+	time_t stop_seen;		/* when touch_claims() first saw a stop request */
 	struct task tasks[BATCH_MAX];
 	int dir_fd[BATCH_MAX];		/* the task's directory, -1 when none */
 	size_t left[BATCH_MAX];		/* its jobs still running */
@@ -781,6 +817,7 @@ decide(struct sweep *w, struct batch *b, size_t i)
 		return;
 	}
 	t->next_attempt = w->now + task_backoff(t->attempts, (unsigned)rand());
+	note_due(w, t->next_attempt);
 	w->st->retrying++;
 	verbose(w, t->task_id, "will retry", t->error);
 }
@@ -894,6 +931,32 @@ claim_due(struct sweep *w, struct batch *b, const char *task_id)
 	return true;
 }
 
+/*
+ * A stop request while transfers run: nothing new starts (the deadline
+ * moves to now), and the engine is given a moment to end what runs.  If
+ * transfers still run after that, the process ends here: the claims are
+ * let go, the tasks' states are those saved before the batch (nothing
+ * counted), and each .part with its .part.info is resumed by the next run,
+ * as after a kill -9.
+ */
+static void
+stop_transfers(struct batch *b, time_t now)
+{
+	if (b->stop_seen == 0) {
+		b->stop_seen = now;
+		if (b->fo != NULL)
+			b->fo->deadline = now;
+		return;
+	}
+	if (now - b->stop_seen < 2)
+		return;
+	for (size_t i = 0; i < b->ntasks; i++)
+		if (b->open[i])
+			claim_release(b->w->s->spool_dir, b->tasks[i].task_id);
+	fflush(stdout);
+	_exit(0);
+}
+
 static void
 touch_claims(void *arg)
 {
@@ -901,6 +964,8 @@ touch_claims(void *arg)
 	static time_t last;
 	time_t now = time(NULL);
 
+	if (stopping(b->w))
+		stop_transfers(b, now);
 	if (now - last < CLAIM_REFRESH)
 		return;
 	last = now;
@@ -923,12 +988,15 @@ fetch_batch(struct sweep *w, struct batch *b)
 		.job_done = job_done, .job_done_arg = b,
 	};
 
+	b->fo = &fo;
+	b->stop_seen = 0;
 	/* Tasks with nothing to fetch (all there, or no directory) end now. */
 	for (size_t i = 0; i < b->ntasks; i++)
 		if (b->left[i] == 0)
 			finish_task(w, b, i);
 	if (b->njobs > 0 && fetch_run(b->jobs, b->njobs, &fo) < 0)
 		problem(w, "-", "download engine", "libcurl could not be set up");
+	b->fo = NULL;
 	for (size_t i = 0; i < b->ntasks; i++) {
 		finish_task(w, b, i);
 		task_free(&b->tasks[i]);
@@ -968,6 +1036,8 @@ ask_one(struct sweep *w, const char *task_id)
 			    report);
 		if (r == AUTHORITY_CHANGED)
 			commit(w, &t, t.state == TASK_FAILED);
+		if (t.state == TASK_PENDING)
+			note_due(w, t.awaiting == AWAIT_NONE ? t.next_attempt : t.next_ask);
 		task_free(&t);
 	}
 	claim_release(w->s->spool_dir, task_id);
@@ -983,7 +1053,7 @@ ask_authority(struct sweep *w, char **ask, size_t nask)
 {
 	for (size_t i = 0; i < nask; i++)
 		if (ask[i] != NULL && !w->api_stopped && time(NULL) < w->deadline &&
-		    !ask_one(w, ask[i]))
+		    !stopping(w) && !ask_one(w, ask[i]))
 			w->api_stopped = true;
 	pay_hooks(w);
 }
@@ -1033,7 +1103,7 @@ download(struct sweep *w)
 		per_batch = BATCH_MAX;
 	if (b != NULL)
 		b->w = w;
-	while (b != NULL && i < ndue && time(NULL) < w->deadline) {
+	while (b != NULL && i < ndue && time(NULL) < w->deadline && !stopping(w)) {
 		w->now = time(NULL);
 		for (; i < ndue && b->ntasks < per_batch; i++)
 			claim_due(w, b, due[i].task_id);
@@ -1163,17 +1233,25 @@ prepare(const struct settings *s, char *err, size_t errlen)
 }
 
 int
+sweep_lock(const struct settings *s, char *err, size_t errlen)
+{
+	if (prepare(s, err, errlen) < 0)
+		return -1;
+	return claim_sweep_lock(s->spool_dir, err, errlen);
+}
+
+int
 sweep_run(const struct settings *s, const struct sweep_opts *o,
     struct sweep_stats *st, char *err, size_t errlen)
 {
 	struct sweep w = { .s = s, .o = o, .st = st, .now = time(NULL) };
-	int lock;
+	int lock = -1;
 
 	memset(st, 0, sizeof *st);
-	w.deadline = w.now + (time_t)s->max_time;
+	w.deadline = o->deadline != 0 ? o->deadline : w.now + (time_t)s->max_time;
 	if (prepare(s, err, errlen) < 0)
 		return -1;
-	if ((lock = claim_sweep_lock(s->spool_dir, err, errlen)) < 0)
+	if (!o->locked && (lock = claim_sweep_lock(s->spool_dir, err, errlen)) < 0)
 		return lock == -2 ? 1 : -1;
 	srand((unsigned)(w.now ^ getpid()));
 	w.auth = authority_new(s, w.deadline, err, errlen);
@@ -1195,6 +1273,7 @@ sweep_run(const struct settings *s, const struct sweep_opts *o,
 	id_list_clear(&w.upgrade);
 	free(w.owed.v);
 	free(w.upgrade.v);
-	close(lock);
+	if (lock >= 0)
+		close(lock);
 	return 0;
 }
