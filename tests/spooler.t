@@ -236,10 +236,13 @@ post "$(callback_json 200 ok task_old "$BASE/v/never.mp4")" >/dev/null
 "$SPOOLER" retry task_old >/dev/null 2>&1
 set_state task_old firstSeen $(( $(date +%s) - 15 * 86400 ))
 set_state task_old nextAttempt $(( $(date +%s) + 3600 ))
+rm -f "$SPOOL/tidied"	# expiry and tidying run at most hourly
 sweep
 is "$(field task_old state)" failed "a task not downloaded within 14 days fails"
 like "$(field task_old error)" "14 days" "and says why"
 set_state task_one updated $(( $(date +%s) - 3 * 86400 ))
+touch -d '3 days ago' "$SPOOL/state/task_one"	# the state's mtime is its last save
+rm -f "$SPOOL/tidied"
 VEO_KEEP_DAYS=2 sweep
 [ ! -e "$SPOOL/state/task_one" ] && [ ! -e "$SPOOL/cur/task_one" ]; ok $? "keep_days: run forgets records older than keep_days"
 [ -f "$DL/task_one/result-1.mp4" ]; ok $? "keep_days keeps the downloaded files"

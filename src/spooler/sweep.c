@@ -625,7 +625,31 @@ next_due_of(const struct sweep *w, const struct task *t)
 }
 
 /*
- * Reads every state: a damaged one is rebuilt, a hook still owed (a crash
+ * A mark in pending/ whose task is finished (or gone): a crash between a
+ * save and the mark's removal, or a purge.  Dropped under the task's claim,
+ * so that it cannot race a save that makes the task wanted again.
+ */
+static void
+drop_stale_mark(struct sweep *w, const char *task_id)
+{
+	char err[256];
+	struct task t;
+
+	if (claim_task(w->s->spool_dir, task_id, err, sizeof err) != CLAIM_OK)
+		return;
+	if (task_load(w->s->spool_dir, task_id, &t, err, sizeof err) == 0) {
+		if (!task_wanted(&t))
+			task_unmark(w->s->spool_dir, task_id);
+		task_free(&t);
+	} else if (errno == ENOENT) {
+		task_unmark(w->s->spool_dir, task_id);
+	}
+	claim_release(w->s->spool_dir, task_id);
+}
+
+/*
+ * Reads the state of every task marked in pending/ (task.h; finished tasks
+ * are not read): a damaged one is rebuilt, a hook still owed (a crash
  * between the save and the hook) is queued, and the pending tasks whose
  * next attempt is due are returned, oldest first.
  */
@@ -633,7 +657,7 @@ static struct due *
 due_tasks(struct sweep *w, size_t *ndue, char ***ask, size_t *nask)
 {
 	size_t n;
-	char **names = spool_list(w->s->spool_dir, "state", &n);
+	char **names = spool_list(w->s->spool_dir, "pending", &n);
 	struct due *due = calloc(n ? n : 1, sizeof *due);
 	char err[256];
 
@@ -649,8 +673,15 @@ due_tasks(struct sweep *w, size_t *ndue, char ***ask, size_t *nask)
 			loaded = load_task(w, names[i], &t);
 			claim_release(w->s->spool_dir, names[i]);
 		}
+		if (loaded < 0 && errno == ENOENT)
+			drop_stale_mark(w, names[i]);
 		if (loaded < 0)
 			continue;
+		if (!task_wanted(&t)) {
+			drop_stale_mark(w, names[i]);
+			task_free(&t);
+			continue;
+		}
 		if (t.hook_owed != HOOK_NONE)
 			owe_hook(w, names[i]);
 		if (w->auth != NULL && authority_due(w->s, &t, w->now))
@@ -1121,7 +1152,7 @@ static void
 expire_old(struct sweep *w)
 {
 	size_t n;
-	char **names = spool_list(w->s->spool_dir, "state", &n);
+	char **names = spool_list(w->s->spool_dir, "pending", &n);
 	char err[256];
 
 	for (size_t i = 0; i < n; i++) {
@@ -1162,17 +1193,25 @@ remove_older(const char *dir, time_t cutoff)
 		closedir(d);
 }
 
-/* Forgets done and failed tasks older than keep_days, with their leftovers. */
+/*
+ * Forgets done and failed tasks older than keep_days, with their leftovers.
+ * Only state files not written since the cutoff are read (a state's mtime
+ * is its last save), so the cost is a listing plus what there is to forget.
+ */
 static void
 forget_old(struct sweep *w, time_t cutoff)
 {
 	char path[PATH_MAX], err[256];
 	size_t n;
 	char **names = spool_list(w->s->spool_dir, "state", &n);
+	struct stat sb;
 
 	for (size_t i = 0; i < n; i++) {
 		struct task t;
 
+		if (spool_path(path, sizeof path, w->s->spool_dir, "state", names[i]) < 0 ||
+		    lstat(path, &sb) < 0 || sb.st_mtime >= cutoff)
+			continue;
 		if (task_load(w->s->spool_dir, names[i], &t, err, sizeof err) == 0 &&
 		    (t.state == TASK_DONE || t.state == TASK_FAILED) && t.updated < cutoff &&
 		    t.hook_owed == HOOK_NONE) {
@@ -1181,6 +1220,7 @@ forget_old(struct sweep *w, time_t cutoff)
 			unlink(path);
 			spool_path(path, sizeof path, w->s->spool_dir, "cur", names[i]);
 			unlink(path);
+			task_unmark(w->s->spool_dir, names[i]);
 		}
 		task_free(&t);
 	}
@@ -1207,17 +1247,62 @@ tidy_due(struct sweep *w)
 	return true;
 }
 
+/*
+ * At most once an hour: pending tasks too old to finish fail, finished
+ * tasks older than keep_days are forgotten, stale temp and partial files
+ * go.  Other sweeps skip all of it.
+ */
 static void
 tidy(struct sweep *w)
 {
 	char path[PATH_MAX];
 
+	if (!tidy_due(w))
+		return;
+	expire_old(w);
 	if (spool_path(path, sizeof path, w->s->spool_dir, "tmp", NULL) == 0)
 		remove_older(path, w->now - TMP_MAX_AGE);
 	if (w->s->keep_days > 0)
 		forget_old(w, w->now - (time_t)w->s->keep_days * 86400);
-	if (tidy_due(w))
-		taskdir_remove_stray(w->s->download_dir, w->now - PARTIAL_MAX_AGE);
+	taskdir_remove_stray(w->s->download_dir, w->now - PARTIAL_MAX_AGE);
+}
+
+#define INDEXED "pending/.indexed"	/* the pending/ index is complete */
+
+/*
+ * A spool from before pending/ (every state file in state/, none marked):
+ * marks each task a sweep must look at, once, then records that it did.
+ * Interrupted, it starts over at the next sweep; marks are idempotent.
+ */
+static void
+index_spool(struct sweep *w)
+{
+	char path[PATH_MAX], err[256];
+	size_t n;
+	char **names;
+	int fd;
+
+	if (spool_path(path, sizeof path, w->s->spool_dir, INDEXED, NULL) < 0 ||
+	    access(path, F_OK) == 0)
+		return;
+	names = spool_list(w->s->spool_dir, "state", &n);
+	for (size_t i = 0; i < n; i++) {
+		struct task t;
+		int loaded = task_load(w->s->spool_dir, names[i], &t, err, sizeof err);
+
+		/* A damaged state is marked too: the next due_tasks() rebuilds it. */
+		if ((loaded == 0 && task_wanted(&t)) || (loaded < 0 && errno != ENOENT))
+			task_mark(w->s->spool_dir, names[i], false);
+		if (loaded == 0)
+			task_free(&t);
+	}
+	spool_list_free(names, n);
+	if (spool_path(err, sizeof err, w->s->spool_dir, "pending", NULL) == 0)
+		fsync_dir(err);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660)) >= 0)
+		close(fd);
+	if (n > 0)
+		verbose(w, "-", "spool upgraded: pending tasks indexed in pending/", NULL);
 }
 
 static int
@@ -1254,6 +1339,7 @@ sweep_run(const struct settings *s, const struct sweep_opts *o,
 	if (!o->locked && (lock = claim_sweep_lock(s->spool_dir, err, errlen)) < 0)
 		return lock == -2 ? 1 : -1;
 	srand((unsigned)(w.now ^ getpid()));
+	index_spool(&w);
 	w.auth = authority_new(s, w.deadline, err, errlen);
 	if (w.auth == NULL && err[0] != '\0')
 		problem(&w, "-", "kie.ai API off for this sweep", err);
@@ -1266,7 +1352,6 @@ sweep_run(const struct settings *s, const struct sweep_opts *o,
 		download(&w);
 	}
 	w.now = time(NULL);
-	expire_old(&w);
 	tidy(&w);
 	authority_free(w.auth);
 	id_list_clear(&w.owed);
