@@ -142,6 +142,7 @@ deps:
 bench: all tools
 	sh bench/responder.sh
 	sh bench/download.sh
+	bash bench/growth.sh
 
 # Binaries, man pages (their doc paths rewritten to DOCDIR), and the shipped
 # configuration examples under DOCDIR.  Nothing is written to /etc.

@@ -105,7 +105,7 @@ run_spooler() {	# run_spooler SYNC
 	t0=$(now)
 	env VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_DOWNLOAD_DIR="$T/dl" VEO_SYNC="$1" \
 		VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_PARALLEL="$PARALLEL" VEO_MAX_TIME=3600 \
-		"$SPOOLER" run >/dev/null 2>"$T/spooler.err" || echo "spooler failed" >&2
+		"$SPOOLER" run --once >/dev/null 2>"$T/spooler.err" || echo "spooler failed" >&2
 	t1=$(now)
 	got=$(ls "$T"/dl/*/result-0.mp4 2>/dev/null | wc -l)
 	[ "$got" -eq "$FILES" ] || echo "spooler fetched only $got of $FILES files" >&2

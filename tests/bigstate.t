@@ -47,7 +47,7 @@ for spec in big3m:$((3 * 1024 * 1024)) big16m:$((16 * 1024 * 1024)); do
 	is "$(wc -c <"$T/$task.json")" "$size" "$task: a callback of $size bytes"
 	is "$(cgi_file "$T/$task.json")" 200 "$task: stored"
 done
-"$SPOOLER" run >"$T/run1.out" 2>"$T/run1.err"
+"$SPOOLER" run --once >"$T/run1.out" 2>"$T/run1.err"
 ok $? "a sweep takes both in"
 for task in big3m big16m; do
 	sz=$(wc -c <"$SPOOL/state/$task" 2>/dev/null || echo 0)
@@ -58,7 +58,7 @@ for task in big3m big16m; do
 		"failed 501 $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["msg"]))' "$T/$task.json")" \
 		"$task: failed, code 501, the whole msg kept"
 done
-"$SPOOLER" run >"$T/run2.out" 2>"$T/run2.err"
+"$SPOOLER" run --once >"$T/run2.out" 2>"$T/run2.err"
 ok $? "the next sweep runs"
 grep -q 'damaged\|File too large' "$T/run1.err" "$T/run2.err"
 is $? 1 "no sweep found a state it could not read"

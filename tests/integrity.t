@@ -21,7 +21,7 @@ export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 	VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_SYNC=no VEO_MIN_FREE=0
 
 post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
-sweep() { "$SPOOLER" "$@" run >"$T/out" 2>"$T/err"; }
+sweep() { "$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"; }
 field() {	# field TASKID KEY: a top-level field of status --json
 	"$SPOOLER" status --json "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)['$2']; print(json.dumps(v) if isinstance(v,(list,dict)) else v)"
 }
@@ -35,7 +35,7 @@ sha() { sha256sum <"$1" | cut -d' ' -f1; }
 paused_sweep() {
 	rm -rf "$T/pause" && mkdir "$T/pause"
 	VEO_PAUSE_DIR=$T/pause VEO_PAUSE_MATCH=/new/ VEO_PAUSE_WHEN=$1 LD_PRELOAD=$SHIM \
-		"$SPOOLER" run >"$T/out" 2>"$T/err" &
+		"$SPOOLER" run --once >"$T/out" 2>"$T/err" &
 	_sweep_pid=$!
 	wait_for_file "$T/pause/paused" 20
 }
@@ -64,7 +64,7 @@ is "$(post "$(callback_json 200 "ok" killed_take "$BASE/v/a.mp4")")" 200 "callba
 paused_sweep after; ok $? "sweep paused right after the take"
 kill -9 "$_sweep_pid"; wait "$_sweep_pid" 2>/dev/null
 [ -f "$SPOOL/taking/killed_take" ]; ok $? "the killed sweep left the entry in taking/"
-"$SPOOLER" run >"$T/out" 2>"$T/err"; sweep
+"$SPOOLER" run --once >"$T/out" 2>"$T/err"; sweep
 is "$(field killed_take state)" done "the next sweep took it in and downloaded it"
 
 # ---- 2. the wrong video is never marked done ----
@@ -159,7 +159,7 @@ export VEO_ON_DONE=$T/hook.sh VEO_ON_FAILED=$T/hook.sh
 is "$(post "$(callback_json 200 "ok" hook_kill "$BASE/v/a.mp4")")" 200 "callback stored"
 rm -rf "$T/pause" && mkdir "$T/pause"
 VEO_PAUSE_DIR=$T/pause VEO_PAUSE_MATCH_TO=/state/hook_kill VEO_PAUSE_NTH=2 VEO_PAUSE_WHEN=after \
-	LD_PRELOAD=$SHIM "$SPOOLER" run >"$T/out" 2>"$T/err" &
+	LD_PRELOAD=$SHIM "$SPOOLER" run --once >"$T/out" 2>"$T/err" &
 pid=$!
 wait_for_file "$T/pause/paused" 20; ok $? "sweep paused right after saving the task as done"
 kill -9 $pid; wait $pid 2>/dev/null
@@ -185,7 +185,7 @@ HOOK
 chmod +x "$T/bg-hook.sh"
 is "$(post "$(callback_json 200 "ok" hook_bg "$BASE/v/b.mp4")")" 200 "callback stored"
 start=$(date +%s)
-VEO_ON_DONE=$T/bg-hook.sh timeout 60 sh -c "'$SPOOLER' run 2>&1 | cat >/dev/null"
+VEO_ON_DONE=$T/bg-hook.sh timeout 60 sh -c "'$SPOOLER' run --once 2>&1 | cat >/dev/null"
 is $? 0 "the sweep's output pipe closes while the hook's child lives on"
 end=$(date +%s)
 ok $(( end - start >= 60 )) "well before the child would have exited ($((end - start)) s)"
@@ -283,7 +283,7 @@ for k in 1 2 3 4 5 6; do
 		"killed_$k: callback stored"
 done
 for round in $(seq 1 20); do
-	"$SPOOLER" run >/dev/null 2>&1 &
+	"$SPOOLER" run --once >/dev/null 2>&1 &
 	pid=$!
 	sleep "0.$(( RANDOM % 10 ))$(( RANDOM % 10 ))"
 	kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null

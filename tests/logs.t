@@ -165,7 +165,7 @@ if [ -x "$SPOOLER" ] && "$SPOOLER" --version >/dev/null 2>&1; then
 		CONTENT_TYPE=application/json CONTENT_LENGTH=${#_b} VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/sp" \
 		VEO_AUTH=none "$CALLBACK" >/dev/null 2>&1
 	env -i PATH=/usr/bin:/bin VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/sp" VEO_DOWNLOAD_DIR="$T/dl" \
-		VEO_LOG="$T/spooler.log" "$SPOOLER" run >"$T/spl.out" 2>"$T/spl.err"
+		VEO_LOG="$T/spooler.log" "$SPOOLER" run --once >"$T/spl.out" 2>"$T/spl.err"
 	ok $? "veo-spooler run with log = a file"
 	like "$(cat "$T/spooler.log")" '^veo-spooler: task spl_failed: failed' "its problem line went to the file"
 	is "$(cat "$T/spl.err")" "" "and not to stderr"

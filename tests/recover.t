@@ -22,7 +22,7 @@ export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 V=$KIE_BASE/video	# the stand-in serves generated videos: $V/NAME.mp4?size=N
 post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
 sweep() {	# one run; its output in $T/out and $T/err, and in $ALL
-	"$SPOOLER" "$@" run >"$T/out" 2>"$T/err"
+	"$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"
 	_rc=$?
 	cat "$T/out" "$T/err" >>"$ALL"
 	return $_rc

@@ -15,7 +15,7 @@ export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 	VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_SYNC=no VEO_MIN_FREE=0
 
 post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
-sweep() { "$SPOOLER" "$@" run >"$T/out" 2>"$T/err"; }
+sweep() { "$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"; }
 field() {
 	"$SPOOLER" status --json "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)['$2']; print(json.dumps(v) if isinstance(v,(list,dict)) else v)"
 }
@@ -82,7 +82,7 @@ like "$(field t_big advice)" "max_file_size" "with advice naming the knob"
 # ---- resume after the spooler is killed mid-file (promises 5, 6) ----
 SIZE=3000000
 post "$(callback_json 200 ok t_resume "$BASE/slow/rs?size=$SIZE&rate=1000000")" >/dev/null
-"$SPOOLER" run >/dev/null 2>&1 &
+"$SPOOLER" run --once >/dev/null 2>&1 &
 SP=$!
 for i in $(seq 100); do
 	s=$(stat -c %s "$DL/t_resume/result-0.mp4.part" 2>/dev/null || echo 0)
@@ -143,8 +143,8 @@ fi
 for i in $(seq 1 4); do
 	post "$(callback_json 200 ok t_same$i "$BASE/slow/same$i?size=400000&rate=2000000")" >/dev/null
 done
-"$SPOOLER" run 2>/dev/null & A=$!
-"$SPOOLER" run 2>/dev/null & B=$!
+"$SPOOLER" run --once 2>/dev/null & A=$!
+"$SPOOLER" run --once 2>/dev/null & B=$!
 wait $A $B
 dup=0
 for i in $(seq 1 4); do [ "$(gets "/slow/same$i")" = 1 ] || dup=$((dup + 1)); done
@@ -152,7 +152,7 @@ is "$dup" 0 "two runs at once on one host download each file once"
 
 # ---- a terminal gets a live display; a pipe gets silence ----
 post "$(callback_json 200 ok t_tty "$BASE/slow/tty?size=1500000&rate=1000000")" >/dev/null
-script -qfec "$SPOOLER run" "$T/tty.out" >/dev/null 2>&1
+script -qfec "$SPOOLER run --once" "$T/tty.out" >/dev/null 2>&1
 like "$(tr '\r' '\n' <"$T/tty.out")" "result-0.mp4|t_tty" "on a terminal the transfer is shown while it runs"
 is "$(field t_tty state)" done "and the task completes"
 

@@ -154,7 +154,7 @@ place_ca() {	# place_ca PATH|none: the test CA at PATH in the root, nowhere else
 }
 root_sweep() {	# root_sweep [VAR=value ...]: one "veo-spooler run" in its empty root
 	in_root "$RS" VEO_CONFIG=/dev/null VEO_SPOOL_DIR=/spool VEO_DOWNLOAD_DIR=/videos \
-		VEO_ALLOW_PRIVATE=yes VEO_MIN_FREE=0 "$@" -- /veo-spooler run >"$T/sweep.out" 2>"$T/sweep.err"
+		VEO_ALLOW_PRIVATE=yes VEO_MIN_FREE=0 "$@" -- /veo-spooler run --once >"$T/sweep.out" 2>"$T/sweep.err"
 }
 state_of() {	# state_of TASKID: "state" of its state file
 	python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("state",""))' \

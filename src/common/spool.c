@@ -56,7 +56,7 @@ int
 spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen)
 {
 	static const char *subs[] = { "tmp", "new", "old", "taking", "cur", "state", "claim",
-	    "bad", "expect" };
+	    "bad", "expect", "pending" };
 	size_t nsubs = for_spooler ? sizeof subs / sizeof subs[0] : 3;
 	char path[PATH_MAX];
 

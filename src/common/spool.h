@@ -17,6 +17,10 @@
  *                    callback is expected (veo-spooler expect, or any
  *                    program that creates the file); the spooler turns it
  *                    into a task waiting for its callback and removes it
+ *   state/<taskId>   the spooler's record of the task (task.h)
+ *   pending/<taskId> an empty file: the task is one a sweep must look at
+ *                    (pending, a hook owed, an upgrade under way); finished
+ *                    tasks have none, so a sweep does not read them (task.h)
  *
  * The responder writes only tmp/, new/ and old/; everything else under
  * spool_dir belongs to the spooler.
@@ -145,7 +149,7 @@ int spool_health(const char *spool_dir, long long min_free, long *pending,
 /*
  * Checks that spool_dir exists and creates the subdirectories its user
  * needs: tmp/, new/ and old/ for the responder; also taking/, cur/, state/,
- * claim/, bad/ and expect/ for the spooler.  0, or -1 with a reason in err.
+ * claim/, bad/, expect/ and pending/ for the spooler.  0, or -1 with a reason in err.
  */
 int spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen);
 

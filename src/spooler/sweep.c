@@ -80,6 +80,21 @@ struct sweep {
 	bool api_stopped;	/* no more questions this sweep */
 };
 
+/* A signal asked the run to end (sweep_opts.stop). */
+static bool
+stopping(const struct sweep *w)
+{
+	return w->o->stop != NULL && *w->o->stop;
+}
+
+/* Remembers when something becomes due next (sweep_stats.next_due). */
+static void
+note_due(struct sweep *w, long long when)
+{
+	if (when > 0 && (w->st->next_due == 0 || when < w->st->next_due))
+		w->st->next_due = when;
+}
+
 /* ---- reporting ---- */
 
 static void
@@ -591,8 +606,50 @@ cmp_due(const void *a, const void *b)
 	return x->next_attempt < y->next_attempt ? -1 : x->next_attempt > y->next_attempt;
 }
 
+/* When t wants the sweep next: an attempt, or a question to kie.ai; 0: never. */
+static long long
+next_due_of(const struct sweep *w, const struct task *t)
+{
+	long long ask = 0;
+
+	if (w->auth != NULL && (t->state == TASK_PENDING || t->upgrade == UPGRADE_WAITING)) {
+		ask = t->next_ask;
+		if (t->state == TASK_PENDING && t->awaiting == AWAIT_CALLBACK &&
+		    ask < t->expected + w->s->recover_after)
+			ask = t->expected + w->s->recover_after;
+	}
+	if (t->state == TASK_PENDING && t->awaiting == AWAIT_NONE &&
+	    (ask == 0 || t->next_attempt < ask))
+		return t->next_attempt > 0 ? t->next_attempt : 1;
+	return ask;
+}
+
 /*
- * Reads every state: a damaged one is rebuilt, a hook still owed (a crash
+ * A mark in pending/ whose task is finished (or gone): a crash between a
+ * save and the mark's removal, or a purge.  Dropped under the task's claim,
+ * so that it cannot race a save that makes the task wanted again.
+ */
+static void
+drop_stale_mark(struct sweep *w, const char *task_id)
+{
+	char err[256];
+	struct task t;
+
+	if (claim_task(w->s->spool_dir, task_id, err, sizeof err) != CLAIM_OK)
+		return;
+	if (task_load(w->s->spool_dir, task_id, &t, err, sizeof err) == 0) {
+		if (!task_wanted(&t))
+			task_unmark(w->s->spool_dir, task_id);
+		task_free(&t);
+	} else if (errno == ENOENT) {
+		task_unmark(w->s->spool_dir, task_id);
+	}
+	claim_release(w->s->spool_dir, task_id);
+}
+
+/*
+ * Reads the state of every task marked in pending/ (task.h; finished tasks
+ * are not read): a damaged one is rebuilt, a hook still owed (a crash
  * between the save and the hook) is queued, and the pending tasks whose
  * next attempt is due are returned, oldest first.
  */
@@ -600,7 +657,7 @@ static struct due *
 due_tasks(struct sweep *w, size_t *ndue, char ***ask, size_t *nask)
 {
 	size_t n;
-	char **names = spool_list(w->s->spool_dir, "state", &n);
+	char **names = spool_list(w->s->spool_dir, "pending", &n);
 	struct due *due = calloc(n ? n : 1, sizeof *due);
 	char err[256];
 
@@ -616,12 +673,20 @@ due_tasks(struct sweep *w, size_t *ndue, char ***ask, size_t *nask)
 			loaded = load_task(w, names[i], &t);
 			claim_release(w->s->spool_dir, names[i]);
 		}
+		if (loaded < 0 && errno == ENOENT)
+			drop_stale_mark(w, names[i]);
 		if (loaded < 0)
 			continue;
+		if (!task_wanted(&t)) {
+			drop_stale_mark(w, names[i]);
+			task_free(&t);
+			continue;
+		}
 		if (t.hook_owed != HOOK_NONE)
 			owe_hook(w, names[i]);
 		if (w->auth != NULL && authority_due(w->s, &t, w->now))
 			(*ask)[(*nask)++] = strdup(names[i]);
+		note_due(w, next_due_of(w, &t));
 		if (t.state == TASK_PENDING && t.awaiting == AWAIT_NONE &&
 		    t.next_attempt <= w->now) {
 			due[*ndue].task_id = names[i];
@@ -643,6 +708,8 @@ due_tasks(struct sweep *w, size_t *ndue, char ***ask, size_t *nask)
  */
 struct batch {
 	struct sweep *w;
+	struct fetch_opts *fo;		/* of the running fetch_run() */
+	time_t stop_seen;		/* when touch_claims() first saw a stop request */
 	struct task tasks[BATCH_MAX];
 	int dir_fd[BATCH_MAX];		/* the task's directory, -1 when none */
 	size_t left[BATCH_MAX];		/* its jobs still running */
@@ -781,6 +848,7 @@ decide(struct sweep *w, struct batch *b, size_t i)
 		return;
 	}
 	t->next_attempt = w->now + task_backoff(t->attempts, (unsigned)rand());
+	note_due(w, t->next_attempt);
 	w->st->retrying++;
 	verbose(w, t->task_id, "will retry", t->error);
 }
@@ -894,6 +962,32 @@ claim_due(struct sweep *w, struct batch *b, const char *task_id)
 	return true;
 }
 
+/*
+ * A stop request while transfers run: nothing new starts (the deadline
+ * moves to now), and the engine is given a moment to end what runs.  If
+ * transfers still run after that, the process ends here: the claims are
+ * let go, the tasks' states are those saved before the batch (nothing
+ * counted), and each .part with its .part.info is resumed by the next run,
+ * as after a kill -9.
+ */
+static void
+stop_transfers(struct batch *b, time_t now)
+{
+	if (b->stop_seen == 0) {
+		b->stop_seen = now;
+		if (b->fo != NULL)
+			b->fo->deadline = now;
+		return;
+	}
+	if (now - b->stop_seen < 2)
+		return;
+	for (size_t i = 0; i < b->ntasks; i++)
+		if (b->open[i])
+			claim_release(b->w->s->spool_dir, b->tasks[i].task_id);
+	fflush(stdout);
+	_exit(0);
+}
+
 static void
 touch_claims(void *arg)
 {
@@ -901,6 +995,8 @@ touch_claims(void *arg)
 	static time_t last;
 	time_t now = time(NULL);
 
+	if (stopping(b->w))
+		stop_transfers(b, now);
 	if (now - last < CLAIM_REFRESH)
 		return;
 	last = now;
@@ -923,12 +1019,15 @@ fetch_batch(struct sweep *w, struct batch *b)
 		.job_done = job_done, .job_done_arg = b,
 	};
 
+	b->fo = &fo;
+	b->stop_seen = 0;
 	/* Tasks with nothing to fetch (all there, or no directory) end now. */
 	for (size_t i = 0; i < b->ntasks; i++)
 		if (b->left[i] == 0)
 			finish_task(w, b, i);
 	if (b->njobs > 0 && fetch_run(b->jobs, b->njobs, &fo) < 0)
 		problem(w, "-", "download engine", "libcurl could not be set up");
+	b->fo = NULL;
 	for (size_t i = 0; i < b->ntasks; i++) {
 		finish_task(w, b, i);
 		task_free(&b->tasks[i]);
@@ -968,6 +1067,8 @@ ask_one(struct sweep *w, const char *task_id)
 			    report);
 		if (r == AUTHORITY_CHANGED)
 			commit(w, &t, t.state == TASK_FAILED);
+		if (t.state == TASK_PENDING)
+			note_due(w, t.awaiting == AWAIT_NONE ? t.next_attempt : t.next_ask);
 		task_free(&t);
 	}
 	claim_release(w->s->spool_dir, task_id);
@@ -983,7 +1084,7 @@ ask_authority(struct sweep *w, char **ask, size_t nask)
 {
 	for (size_t i = 0; i < nask; i++)
 		if (ask[i] != NULL && !w->api_stopped && time(NULL) < w->deadline &&
-		    !ask_one(w, ask[i]))
+		    !stopping(w) && !ask_one(w, ask[i]))
 			w->api_stopped = true;
 	pay_hooks(w);
 }
@@ -1033,7 +1134,7 @@ download(struct sweep *w)
 		per_batch = BATCH_MAX;
 	if (b != NULL)
 		b->w = w;
-	while (b != NULL && i < ndue && time(NULL) < w->deadline) {
+	while (b != NULL && i < ndue && time(NULL) < w->deadline && !stopping(w)) {
 		w->now = time(NULL);
 		for (; i < ndue && b->ntasks < per_batch; i++)
 			claim_due(w, b, due[i].task_id);
@@ -1051,7 +1152,7 @@ static void
 expire_old(struct sweep *w)
 {
 	size_t n;
-	char **names = spool_list(w->s->spool_dir, "state", &n);
+	char **names = spool_list(w->s->spool_dir, "pending", &n);
 	char err[256];
 
 	for (size_t i = 0; i < n; i++) {
@@ -1092,17 +1193,25 @@ remove_older(const char *dir, time_t cutoff)
 		closedir(d);
 }
 
-/* Forgets done and failed tasks older than keep_days, with their leftovers. */
+/*
+ * Forgets done and failed tasks older than keep_days, with their leftovers.
+ * Only state files not written since the cutoff are read (a state's mtime
+ * is its last save), so the cost is a listing plus what there is to forget.
+ */
 static void
 forget_old(struct sweep *w, time_t cutoff)
 {
 	char path[PATH_MAX], err[256];
 	size_t n;
 	char **names = spool_list(w->s->spool_dir, "state", &n);
+	struct stat sb;
 
 	for (size_t i = 0; i < n; i++) {
 		struct task t;
 
+		if (spool_path(path, sizeof path, w->s->spool_dir, "state", names[i]) < 0 ||
+		    lstat(path, &sb) < 0 || sb.st_mtime >= cutoff)
+			continue;
 		if (task_load(w->s->spool_dir, names[i], &t, err, sizeof err) == 0 &&
 		    (t.state == TASK_DONE || t.state == TASK_FAILED) && t.updated < cutoff &&
 		    t.hook_owed == HOOK_NONE) {
@@ -1111,6 +1220,7 @@ forget_old(struct sweep *w, time_t cutoff)
 			unlink(path);
 			spool_path(path, sizeof path, w->s->spool_dir, "cur", names[i]);
 			unlink(path);
+			task_unmark(w->s->spool_dir, names[i]);
 		}
 		task_free(&t);
 	}
@@ -1137,17 +1247,62 @@ tidy_due(struct sweep *w)
 	return true;
 }
 
+/*
+ * At most once an hour: pending tasks too old to finish fail, finished
+ * tasks older than keep_days are forgotten, stale temp and partial files
+ * go.  Other sweeps skip all of it.
+ */
 static void
 tidy(struct sweep *w)
 {
 	char path[PATH_MAX];
 
+	if (!tidy_due(w))
+		return;
+	expire_old(w);
 	if (spool_path(path, sizeof path, w->s->spool_dir, "tmp", NULL) == 0)
 		remove_older(path, w->now - TMP_MAX_AGE);
 	if (w->s->keep_days > 0)
 		forget_old(w, w->now - (time_t)w->s->keep_days * 86400);
-	if (tidy_due(w))
-		taskdir_remove_stray(w->s->download_dir, w->now - PARTIAL_MAX_AGE);
+	taskdir_remove_stray(w->s->download_dir, w->now - PARTIAL_MAX_AGE);
+}
+
+#define INDEXED "pending/.indexed"	/* the pending/ index is complete */
+
+/*
+ * A spool from before pending/ (every state file in state/, none marked):
+ * marks each task a sweep must look at, once, then records that it did.
+ * Interrupted, it starts over at the next sweep; marks are idempotent.
+ */
+static void
+index_spool(struct sweep *w)
+{
+	char path[PATH_MAX], err[256];
+	size_t n;
+	char **names;
+	int fd;
+
+	if (spool_path(path, sizeof path, w->s->spool_dir, INDEXED, NULL) < 0 ||
+	    access(path, F_OK) == 0)
+		return;
+	names = spool_list(w->s->spool_dir, "state", &n);
+	for (size_t i = 0; i < n; i++) {
+		struct task t;
+		int loaded = task_load(w->s->spool_dir, names[i], &t, err, sizeof err);
+
+		/* A damaged state is marked too: the next due_tasks() rebuilds it. */
+		if ((loaded == 0 && task_wanted(&t)) || (loaded < 0 && errno != ENOENT))
+			task_mark(w->s->spool_dir, names[i], false);
+		if (loaded == 0)
+			task_free(&t);
+	}
+	spool_list_free(names, n);
+	if (spool_path(err, sizeof err, w->s->spool_dir, "pending", NULL) == 0)
+		fsync_dir(err);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660)) >= 0)
+		close(fd);
+	if (n > 0)
+		verbose(w, "-", "spool upgraded: pending tasks indexed in pending/", NULL);
 }
 
 static int
@@ -1163,19 +1318,28 @@ prepare(const struct settings *s, char *err, size_t errlen)
 }
 
 int
+sweep_lock(const struct settings *s, char *err, size_t errlen)
+{
+	if (prepare(s, err, errlen) < 0)
+		return -1;
+	return claim_sweep_lock(s->spool_dir, err, errlen);
+}
+
+int
 sweep_run(const struct settings *s, const struct sweep_opts *o,
     struct sweep_stats *st, char *err, size_t errlen)
 {
 	struct sweep w = { .s = s, .o = o, .st = st, .now = time(NULL) };
-	int lock;
+	int lock = -1;
 
 	memset(st, 0, sizeof *st);
-	w.deadline = w.now + (time_t)s->max_time;
+	w.deadline = o->deadline != 0 ? o->deadline : w.now + (time_t)s->max_time;
 	if (prepare(s, err, errlen) < 0)
 		return -1;
-	if ((lock = claim_sweep_lock(s->spool_dir, err, errlen)) < 0)
+	if (!o->locked && (lock = claim_sweep_lock(s->spool_dir, err, errlen)) < 0)
 		return lock == -2 ? 1 : -1;
 	srand((unsigned)(w.now ^ getpid()));
+	index_spool(&w);
 	w.auth = authority_new(s, w.deadline, err, errlen);
 	if (w.auth == NULL && err[0] != '\0')
 		problem(&w, "-", "kie.ai API off for this sweep", err);
@@ -1188,13 +1352,13 @@ sweep_run(const struct settings *s, const struct sweep_opts *o,
 		download(&w);
 	}
 	w.now = time(NULL);
-	expire_old(&w);
 	tidy(&w);
 	authority_free(w.auth);
 	id_list_clear(&w.owed);
 	id_list_clear(&w.upgrade);
 	free(w.owed.v);
 	free(w.upgrade.v);
-	close(lock);
+	if (lock >= 0)
+		close(lock);
 	return 0;
 }

@@ -533,6 +533,41 @@ out:
 	return rc;
 }
 
+bool
+task_wanted(const struct task *t)
+{
+	return t->state == TASK_PENDING || t->state == TASK_ACTIVE || t->hook_owed != HOOK_NONE ||
+	    t->upgrade == UPGRADE_WAITING || t->upgrade == UPGRADE_REQUESTED;
+}
+
+int
+task_mark(const char *spool_dir, const char *task_id, bool sync)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	int fd;
+
+	if (spool_path(path, sizeof path, spool_dir, "pending", task_id) < 0 ||
+	    spool_path(dir, sizeof dir, spool_dir, "pending", NULL) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (access(path, F_OK) == 0)
+		return 0;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660)) < 0)
+		return -1;
+	close(fd);
+	return sync ? fsync_dir(dir) : 0;
+}
+
+void
+task_unmark(const char *spool_dir, const char *task_id)
+{
+	char path[PATH_MAX];
+
+	if (spool_path(path, sizeof path, spool_dir, "pending", task_id) == 0)
+		unlink(path);
+}
+
 int
 task_save(const char *spool_dir, const struct task *t, bool sync, char *err, size_t errlen)
 {
@@ -552,6 +587,10 @@ task_save(const char *spool_dir, const struct task *t, bool sync, char *err, siz
 		snprintf(err, errlen, "cannot format state of %s", t->task_id);
 		goto out;
 	}
+	if (task_wanted(t) && task_mark(spool_dir, t->task_id, sync) < 0) {
+		snprintf(err, errlen, "pending/%s: %s", t->task_id, strerror(errno));
+		goto out;
+	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
 	if (fd < 0 || write_all(fd, json, strlen(json)) < 0 || write_all(fd, "\n", 1) < 0 ||
 	    (sync && fsync(fd) < 0) || close(fd) < 0) {
@@ -566,6 +605,8 @@ task_save(const char *spool_dir, const struct task *t, bool sync, char *err, siz
 		unlink(tmp);
 		goto out;
 	}
+	if (!task_wanted(t))
+		task_unmark(spool_dir, t->task_id);
 	rc = 0;
 out:
 	free(json);
