@@ -281,6 +281,15 @@ is "$(sha256sum <"$D/sp.mp4" | cut -d' ' -f1)" "$(generated_sha sp 400000 2)" \
 	"the file is the new version whole, not half old and half new"
 is "$(field 1 5)" 0 "it was not taken as a resume"
 
+# ---- a complete .part (killed before the rename) is finished, not fetched again ----
+python3 "$FAULTSERVER" --generate cp 300000 >"$D/cp.mp4.part"
+printf 'veo-part 1\nlength 300000\netag "x"\nend\n' >"$D/cp.mp4.part.info"
+fetch "$B/file/cp?size=300000" "$D/cp.mp4"
+is "$(field 1 1) $(field 1 4) $(field 1 5)" "FETCH_OK 0 1" "a complete .part is finished: ok, no byte fetched"
+is "$(sha256sum <"$D/cp.mp4" | cut -d' ' -f1)" "$(generated_sha cp 300000)" "the file is whole"
+is "$(requests /file/cp)" 0 "the server was not asked"
+[ ! -e "$D/cp.mp4.part" ] && [ ! -e "$D/cp.mp4.part.info" ]; ok $? "no side file left"
+
 # ---- a full disk: FETCH_DISK_FULL, the .part kept ----
 if mount_tmpfs "$T/small" size=256k 2>/dev/null; then
 	fetch "$B/file/big?size=2000000" "$T/small/big.mp4"

@@ -390,6 +390,32 @@ err:
 	return -1;
 }
 
+int
+xfer_finish_complete_part(struct xfer *x)
+{
+	char why[sizeof x->job->error];
+	struct stat st;
+
+	if (partinfo_load(x->info, &x->pi) < 0 || x->pi.total <= 0 ||
+	    lstat(x->part, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != x->pi.total)
+		return 0;
+	x->offset = st.st_size;
+	x->hop.announced = st.st_size;
+	x->job->resumed = true;
+	if ((x->hop.sha = sha256_new()) == NULL ||
+	    (x->hop.fd = open(x->part, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0 || seed_hash(x) < 0) {
+		xfer_fail(x, FETCH_LOCAL, "cannot read %s: %s", x->part, strerror(errno));
+		return 1;
+	}
+	if (!sniff_match(x->job->expect, x->hop.head, x->hop.headlen)) {
+		xfer_fail(x, FETCH_BAD_CONTENT, "%s", sniff_describe(why, sizeof why,
+		    x->job->expect, x->hop.head, x->hop.headlen));
+		return 1;
+	}
+	(void)finalize(x);
+	return 1;
+}
+
 static void
 complete(struct xfer *x)
 {

@@ -212,6 +212,8 @@ xfer_start(struct xfer *x, CURLM *multi)
 		xfer_fail(x, FETCH_LOCAL, "destination path missing or too long");
 		return -1;
 	}
+	if (xfer_finish_complete_part(x))
+		return -1;	/* ended without a request */
 	if ((x->easy = curl_easy_init()) == NULL || setup_easy(x) < 0 ||
 	    xfer_set_url(x, job->url) < 0 || set_range(x) < 0 ||
 	    curl_multi_add_handle(multi, x->easy) != CURLM_OK) {

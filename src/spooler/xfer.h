@@ -90,6 +90,13 @@ size_t xfer_on_header(char *buf, size_t size, size_t n, void *arg);
 size_t xfer_on_write(char *buf, size_t size, size_t n, void *arg);
 int xfer_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
     curl_off_t ultotal, curl_off_t ulnow);
+/*
+ * A .part as long as the length its sidecar recorded (a run killed between
+ * the last byte and the rename): hashed, sniffed and put in place without
+ * asking the server again.  1 when x's job ended so (hop.outcome says how),
+ * 0 when there is no such .part.
+ */
+int xfer_finish_complete_part(struct xfer *x);
 /* Forgets the response of the last hop, before the next request. */
 void xfer_reset_hop(struct xfer *x);
 /* For CURLMSG_DONE: XFER_DONE with hop.outcome final (FETCH_OK too), or XFER_AGAIN. */
