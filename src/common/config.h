@@ -27,7 +27,7 @@ enum config_key {
 	K_SPOOL_DIR, K_DOWNLOAD_DIR,
 	K_TOKEN, K_HMAC_KEY, K_HMAC_KEY_PREVIOUS, K_HMAC_TOLERANCE, K_ALLOW_FROM,
 	K_MAX_BODY, K_SYNC, K_MIN_FREE, K_RETRY_AFTER,
-	K_PARALLEL, K_MAX_FILE_SIZE, K_ALLOW_HOSTS, K_ALLOW_PRIVATE, K_HTTPS_ONLY,
+	K_PARALLEL, K_PER_HOST, K_MAX_FILE_SIZE, K_ALLOW_HOSTS, K_ALLOW_PRIVATE, K_HTTPS_ONLY,
 	K_CA_FILE, K_DOWNLOAD_ORIGIN, K_MAX_ATTEMPTS, K_KEEP_DAYS,
 	K_CONNECT_TIMEOUT, K_STALL_TIMEOUT, K_MIN_SPEED, K_MAX_TIME,
 	K_ON_DONE, K_ON_FAILED, K_HOOK_TIMEOUT,
@@ -56,6 +56,7 @@ struct settings {
 	long long min_free;		/* refuse writes below this much free space */
 	long long retry_after;		/* seconds, in 503 replies */
 	long long parallel;		/* transfers in flight */
+	long long per_host;		/* connections to one host */
 	long long max_file_size;	/* bytes, enforced while streaming */
 	const char *allow_hosts;	/* NULL or host list */
 	bool allow_private;		/* lift the public-address rule (tests) */

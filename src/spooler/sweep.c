@@ -1009,7 +1009,7 @@ static void
 fetch_batch(struct sweep *w, struct batch *b)
 {
 	struct fetch_opts fo = {
-		.parallel = w->s->parallel, .per_host = 2,
+		.parallel = w->s->parallel, .per_host = w->s->per_host,
 		.max_file_size = w->s->max_file_size, .https_only = w->s->https_only,
 		.allow_private = w->s->allow_private, .allow_hosts = w->s->allow_hosts,
 		.ca_file = w->s->ca_file, .connect_timeout = w->s->connect_timeout,
