@@ -123,9 +123,9 @@ done
 # Two "hosts": separate UTS namespaces give each its own host name, so the
 # per-host sweep lock does not serialise them and only the claims decide.
 if unshare -u true 2>/dev/null; then
-	unshare -u sh -c 'hostname veo-host-a; exec "$0" run' "$SPOOLER" 2>"$T/err.a" &
+	unshare -u sh -c 'hostname veo-host-a; exec "$0" run --once' "$SPOOLER" 2>"$T/err.a" &
 	A=$!
-	unshare -u sh -c 'hostname veo-host-b; exec "$0" run' "$SPOOLER" 2>"$T/err.b" &
+	unshare -u sh -c 'hostname veo-host-b; exec "$0" run --once' "$SPOOLER" 2>"$T/err.b" &
 	B=$!
 	wait $A $B
 	n_done=0
