@@ -77,7 +77,20 @@ ASAN_FLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefin
 ASAN_ARCHIVES := $(B)/asan/libspooler.a $(B)/asan/libresponder.a $(B)/asan/libcommon.a
 ASAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 
-.PHONY: all test check deps unit asan tools install uninstall clean run bench
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) over the same sources, built
+# with clang, ASan and UBSan under build/fuzz.  `make fuzz FUZZ_TIME=60`
+# runs each for that many seconds; tests/fuzz.t replays the seed corpora
+# and fuzzes each target briefly.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_FLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) $(WARN) $(DEFS) \
+              $(INCLUDES) $(PKG_CFLAGS) $(CPPFLAGS)
+FUZZ_TARGETS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN      := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+FUZZ_ARCHIVES := $(B)/fuzz/libspooler.a $(B)/fuzz/libresponder.a $(B)/fuzz/libcommon.a
+
+.PHONY: all test check deps unit asan tools install uninstall clean run bench fuzz fuzzers analyze
 .DELETE_ON_ERROR:
 
 all: $(B)/veo-callback $(B)/veo-spooler
@@ -122,9 +135,27 @@ $(B)/asan/tests/%: tests/unit/%.c tests/unit/tap.h $(ASAN_ARCHIVES)
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_ARCHIVES) $(ALL_LIBS)
 
+$(B)/fuzz/libcommon.a: $(call archive,$(B)/fuzz,$(COMMON_SRC))
+$(B)/fuzz/libresponder.a: $(call archive,$(B)/fuzz,$(RESPONDER_SRC))
+$(B)/fuzz/libspooler.a: $(call archive,$(B)/fuzz,$(SPOOLER_SRC))
+
+$(B)/fuzz/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_ARCHIVES)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ_ARCHIVES) $(ALL_LIBS)
+
 unit: $(UNIT_BIN)
 asan: $(ASAN_BIN)
 tools: $(TOOL_BIN) $(SHIM_LIB)
+fuzzers: $(FUZZ_BIN)
+
+# Each target for FUZZ_TIME seconds (FUZZ_TARGETS="callback entry" for some);
+# new inputs go to build/fuzz/corpus/<target>, crashes to build/fuzz/artifacts.
+fuzz: fuzzers
+	sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 # Installs the Debian packages the tests need (or says exactly how), then
 # runs every test through prove: unit tests, their sanitizer build, and the
