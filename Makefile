@@ -90,7 +90,8 @@ FUZZ_TARGETS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c
 FUZZ_BIN      := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 FUZZ_ARCHIVES := $(B)/fuzz/libspooler.a $(B)/fuzz/libresponder.a $(B)/fuzz/libcommon.a
 
-.PHONY: all test check deps unit asan tools install uninstall clean run bench fuzz fuzzers analyze
+.PHONY: all test check deps unit asan tools install uninstall clean run bench fuzz fuzzers \
+	analyze analyze-clang analyze-cppcheck analyze-tidy analyze-fanalyzer
 .DELETE_ON_ERROR:
 
 all: $(B)/veo-callback $(B)/veo-spooler
@@ -165,6 +166,19 @@ test: deps
 	prove -f --exec '' $(UNIT_BIN) $(ASAN_BIN) tests/*.t
 
 check: test
+
+# Static analysis (tests/analyze.t runs each step): the clang build with
+# -Werror, cppcheck, clang-tidy (/.clang-tidy) and gcc -fanalyzer over src/
+# and cgi/, each clean or each finding listed with its reason in
+# tests/analysis/*.supp.
+ANALYZE_FLAGS = -std=c11 $(DEFS) $(INCLUDES) $(PKG_CFLAGS) $(CPPFLAGS)
+analyze: analyze-clang analyze-cppcheck analyze-tidy analyze-fanalyzer
+analyze-clang:
+	@$(MAKE) --no-print-directory B=$(B)/clang CC=clang WERROR=-Werror all unit tools
+analyze-cppcheck analyze-tidy analyze-fanalyzer: export ANALYZE_FLAGS := $(ANALYZE_FLAGS)
+analyze-cppcheck analyze-tidy analyze-fanalyzer:
+	@sh tests/analysis/run.sh $(@:analyze-%=%)
+
 
 deps:
 	@sh tests/lib/install-deps.sh

@@ -15,8 +15,9 @@ cc=${FUZZ_CC:-clang}
 command -v "$cc" >/dev/null || skip_all "$cc not installed (tests/lib/install-deps.sh installs it)"
 
 make -s -C "$ROOT" fuzzers ${FUZZ_CC:+FUZZ_CC=$FUZZ_CC} >"$T/build.log" 2>&1
-ok $? "make fuzzers builds the libFuzzer targets"
-[ $? = 0 ] || { diag "$(tail -n 30 "$T/build.log")"; done_testing; }
+rc=$?
+ok $rc "make fuzzers builds the libFuzzer targets"
+[ $rc = 0 ] || { diag "$(tail -n 30 "$T/build.log")"; done_testing; }
 
 targets=$(ls "$ROOT"/tests/fuzz/fuzz_*.c | sed 's#.*/fuzz_\(.*\)\.c#\1#')
 is "$(echo $targets)" "auth callback config entry netguard state" "the six targets are there"
@@ -26,9 +27,11 @@ for t in $targets; do
 	ok $(( seeds < 5 )) "$t: a seed corpus ($seeds inputs)"
 	# Given files rather than directories, libFuzzer runs each once and stops.
 	"$ROOT/build/fuzz/fuzz_$t" -timeout=10 "$ROOT/tests/fuzz/corpus/$t"/* >"$T/replay-$t.log" 2>&1
-	ok $? "$t: every seed runs clean"
-	[ $? = 0 ] && grep -q "Executed .*/corpus/$t/" "$T/replay-$t.log"
-	ok $? "$t: ... and was executed"
+	rc=$?
+	ok $rc "$t: every seed runs clean"
+	[ $rc = 0 ] || diag "$(grep -E 'ERROR|SUMMARY|assertion|runtime error' "$T/replay-$t.log" | head -n 10)"
+	n=$(grep -c "^Executed .*/corpus/$t/" "$T/replay-$t.log")
+	is "$n" "$seeds" "$t: ... each of the $seeds seeds was executed"
 done
 
 export FUZZ_WORK=$T
