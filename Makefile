@@ -90,7 +90,7 @@ FUZZ_TARGETS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c
 FUZZ_BIN      := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 FUZZ_ARCHIVES := $(B)/fuzz/libspooler.a $(B)/fuzz/libresponder.a $(B)/fuzz/libcommon.a
 
-.PHONY: all test check deps unit asan tools install uninstall clean run bench fuzz fuzzers \
+.PHONY: all test check deps unit asan tools install installable uninstall clean run bench fuzz fuzzers \
 	analyze analyze-clang analyze-cppcheck analyze-tidy analyze-fanalyzer
 .DELETE_ON_ERROR:
 
@@ -194,7 +194,25 @@ MAN5     := $(wildcard docs/*.5)
 EXAMPLES := $(wildcard examples/*)
 CONFEX   := nginx.conf.example apache.conf.example
 
+# Root installs what was built and never compiles in the tree (build as
+# yourself with make, then install as root): missing or out-of-date
+# binaries stop the install with the command to run.  Other users get the
+# usual install: all (e.g. into a DESTDIR).
+ifeq ($(shell id -u 2>/dev/null),0)
+install: installable
+else
 install: all
+endif
+
+installable:
+	@for f in $(B)/veo-callback $(B)/veo-spooler; do \
+		[ -x "$$f" ] || { echo "make install: $$f is missing; build first as your user" \
+			"(make), then run make install as root" >&2; exit 1; }; \
+	done
+	@$(MAKE) --no-print-directory -q all 2>/dev/null || { echo "make install: the programs in" \
+		"$(B)/ are older than their sources; run make as your user first" >&2; exit 1; }
+
+install:
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples
 	install -m 0755 $(B)/veo-callback $(DESTDIR)$(SBINDIR)/veo-callback
