@@ -7,6 +7,7 @@
 # test; its findings are printed as diagnostics when it fails.
 . "$(dirname "$0")/lib/common.sh"
 unset MAKEFLAGS MFLAGS MAKELEVEL
+export TMPDIR=$T
 
 step() {	# step NAME TOOL: make analyze-NAME, unless TOOL is missing
 	if ! command -v "$2" >/dev/null; then

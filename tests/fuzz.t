@@ -10,6 +10,7 @@
 # Longer runs: make fuzz FUZZ_TIME=600.
 . "$(dirname "$0")/lib/common.sh"
 unset MAKEFLAGS MFLAGS MAKELEVEL
+export TMPDIR=$T	# the state target's temporary spool
 
 cc=${FUZZ_CC:-clang}
 command -v "$cc" >/dev/null || skip_all "$cc not installed (tests/lib/install-deps.sh installs it)"
@@ -34,7 +35,7 @@ for t in $targets; do
 	is "$n" "$seeds" "$t: ... each of the $seeds seeds was executed"
 done
 
-export FUZZ_WORK=$T
+export FUZZ_WORK=$T	# the corpora and the crashes
 for t in $targets; do
 	line=$(sh "$ROOT/tests/fuzz/run.sh" "${FUZZ_TEST_TIME:-10}" "$t" 2>"$T/run-$t.err")
 	ok $? "$t: fuzzed ${FUZZ_TEST_TIME:-10} s without a crash"
