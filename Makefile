@@ -2,6 +2,7 @@
 #
 #   make                 build/veo-callback and build/veo-spooler
 #   make test            install test dependencies (Debian), build, run every test
+#   make static, dist    static programs and the upload tarball (mk/static.mk)
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make clean
 
@@ -162,7 +163,7 @@ fuzz: fuzzers
 # runs every test through prove: unit tests, their sanitizer build, and the
 # shell tests that drive the real binaries, nginx and Apache.
 test: deps
-	$(MAKE) all unit asan tools
+	$(MAKE) all unit asan tools static
 	prove -f --exec '' $(UNIT_BIN) $(ASAN_BIN) tests/*.t
 
 check: test
@@ -186,6 +187,7 @@ deps:
 bench: all tools
 	sh bench/responder.sh
 	sh bench/download.sh
+	bash bench/growth.sh
 
 # Binaries, man pages (their doc paths rewritten to DOCDIR), and the shipped
 # configuration examples under DOCDIR.  Nothing is written to /etc.
@@ -241,3 +243,6 @@ run: deps
 
 clean:
 	rm -rf $(B)
+
+# ---- static programs and the release tarball: make static, make dist ----
+include mk/static.mk

@@ -33,15 +33,17 @@ for c in nginx curl python3; do
 done
 [ -x "$SPOOLER" ] || skip "build/veo-spooler missing (run make)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PORT=$(free_port) LPORT=$(free_port)
+. "$ROOT/bench/lib.sh"
 RATE_MB=${RATE_MB:-16}
 mkdir -p "$T/www" "$T/ngx"
+nginx_conf() {	# for start_nginx: two ports, PORT and LPORT
+PORT=$(port_candidate) LPORT=$(port_candidate)
+while [ "$LPORT" = "$PORT" ]; do LPORT=$(port_candidate); done
 cat >"$T/nginx.conf" <<NGX
 daemon off;
 worker_processes 2;
 pid $T/nginx.pid;
-error_log $T/nginx.err;
+error_log $T/nginx.err notice;
 events { worker_connections 256; }
 http {
 	access_log off;
@@ -58,19 +60,18 @@ http {
 		 listen 127.0.0.4:$LPORT; root $T/www; limit_rate ${RATE_MB}m; }
 }
 NGX
+}
 
-# Files that sniff as MP4: an ftyp box, then random bytes.
+# Files that sniff as MP4: an ftyp box, an mdat box to the end, random bytes.
 make_file() {
-	{ printf '\000\000\000\030ftypmp42\000\000\000\000mp42isom'
-	  head -c $(($2 * 1048576 - 24)) /dev/urandom; } >"$1"
+	{ printf '\000\000\000\030ftypmp42\000\000\000\000mp42isom\000\000\000\000mdat'
+	  head -c $(($2 * 1048576 - 32)) /dev/urandom; } >"$1"
 }
 i=1
 while [ $i -le "$FILES" ]; do make_file "$T/www/f$i.mp4" "$SIZE_MB"; i=$((i + 1)); done
 make_file "$T/www/big.mp4" "$BIG_MB" || skip "cannot create the 1 GiB file"
 
-nginx -c "$T/nginx.conf" -p "$T" &
-NGINX_PID=$!
-sleep 0.5
+start_nginx nginx_conf || skip "nginx did not start: $(tail -n 1 "$T/nginx.err")"
 
 now() { python3 -c 'import time; print("%.6f" % time.monotonic())'; }
 URLPORT=$PORT
@@ -96,7 +97,7 @@ run_spooler() {	# run_spooler SYNC
 	n=1
 	for u in $(urls); do
 		body=$(printf '{"code":200,"msg":"ok","data":{"taskId":"bench%d","info":{"resultUrls":["%s"]}}}' $n "$u")
-		printf '%s' "$body" | env -i VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_MIN_FREE=0 \
+		printf '%s' "$body" | env -i VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_MIN_FREE=0 VEO_AUTH=none \
 			REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#body} \
 			"$CALLBACK" >/dev/null 2>&1
 		n=$((n + 1))
@@ -104,7 +105,7 @@ run_spooler() {	# run_spooler SYNC
 	t0=$(now)
 	env VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_DOWNLOAD_DIR="$T/dl" VEO_SYNC="$1" \
 		VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_PARALLEL="$PARALLEL" VEO_MAX_TIME=3600 \
-		"$SPOOLER" run >/dev/null 2>"$T/spooler.err" || echo "spooler failed" >&2
+		"$SPOOLER" run --once >/dev/null 2>"$T/spooler.err" || echo "spooler failed" >&2
 	t1=$(now)
 	got=$(ls "$T"/dl/*/result-0.mp4 2>/dev/null | wc -l)
 	[ "$got" -eq "$FILES" ] || echo "spooler fetched only $got of $FILES files" >&2
@@ -133,7 +134,7 @@ compare 1
 echo "peak memory: one $BIG_MB MiB file"
 rm -rf "$T/spool" "$T/dl" "$T/curl"; mkdir -p "$T/spool" "$T/dl"
 body=$(printf '{"code":200,"msg":"ok","data":{"taskId":"big","info":{"resultUrls":["http://127.0.0.1:%s/big.mp4"]}}}' "$PORT")
-printf '%s' "$body" | env -i VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_MIN_FREE=0 \
+printf '%s' "$body" | env -i VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_MIN_FREE=0 VEO_AUTH=none \
 	REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#body} "$CALLBACK" >/dev/null 2>&1
 python3 - "$SPOOLER" "$T" <<'PY'
 import os, subprocess, sys

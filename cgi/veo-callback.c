@@ -7,6 +7,7 @@
  * environment.  Either way responder_handle() does the work.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,9 +19,11 @@
 
 #include <fcgiapp.h>
 
+#include "auth.h"
 #include "config.h"
 #include "fsutil.h"
 #include "log.h"
+#include "numparse.h"
 #include "responder.h"
 #include "spool.h"
 
@@ -68,8 +71,9 @@ cgi_read(void *ctx, void *buf, size_t len)
 static void
 cgi_drain(void)
 {
-	const char *cl = getenv("CONTENT_LENGTH");
-	unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
+	long long cl;
+	unsigned long long want = num_parse(getenv("CONTENT_LENGTH"), 0, LLONG_MAX, &cl) == 0 ?
+	    (unsigned long long)cl : 0;
 	time_t until = time(NULL) + CGI_DRAIN_SECONDS;
 	struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
 	char buf[16384];
@@ -112,16 +116,11 @@ fcgi_write(void *ctx, const void *buf, size_t len)
 	return FCGX_PutStr(buf, (int)len, rq->out) == (int)len ? 0 : -1;
 }
 
-static void
-fcgi_log(void *ctx, const char *line, size_t len)
-{
-	FCGX_PutStr(line, (int)len, ((FCGX_Request *)ctx)->err);
-}
-
 /*
  * spawn-fcgi and some process managers leave stderr on /dev/null (or
- * closed): request log lines then travel in the FastCGI stderr stream,
- * which nginx and Apache write to their error log.
+ * closed).  The FastCGI stderr stream is no way out: nginx writes each line
+ * at [error] with the request line, token included.  Such a responder logs
+ * to syslog instead (log = auto).
  */
 static bool
 stderr_leads_nowhere(void)
@@ -144,9 +143,10 @@ on_term(int sig)
 static bool
 socket_activated(void)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	long long pid, fds;
 
-	return pid != NULL && fds != NULL && atol(pid) == (long)getpid() && atoi(fds) >= 1;
+	return num_parse(getenv("LISTEN_PID"), 1, LLONG_MAX, &pid) == 0 && pid == (long long)getpid() &&
+	    num_parse(getenv("LISTEN_FDS"), 1, 1024, &fds) == 0;
 }
 
 /* The listening socket: --listen, systemd's LISTEN_FDS, or fd 0. */
@@ -160,13 +160,37 @@ listen_fd(const char *listen_at)
 	return 0;
 }
 
+/*
+ * Where the log goes (log.h).  "auto": under CGI, syslog, with refusals and
+ * failures also on stderr, which is the web server's error log (Apache
+ * records such a line without the query string); under FastCGI, stderr
+ * when it leads somewhere (systemd's journal, mod_fcgid's error log, a
+ * terminal), syslog when it is /dev/null or closed (spawn-fcgi).
+ */
+static void
+setup_log(const struct config *cfg, bool is_cgi)
+{
+	enum config_source src;
+	const char *spec = cfg ? config_raw(cfg, NULL, NULL, K_LOG, &src) : NULL;
+	enum log_target autot = is_cgi || stderr_leads_nowhere() ? LOG_TO_SYSLOG : LOG_TO_STDERR;
+	char why[300];
+
+	if (log_setup(spec, autot, is_cgi, why, sizeof why) < 0) {
+		/* Callbacks matter more than log lines: go on, logging where auto would. */
+		log_setup(NULL, autot, is_cgi, why, sizeof why);
+		log_line("configuration: %s; logging as with log = auto", why);
+	}
+}
+
 /* The effective settings, and whether this user can write the spool. */
 static int
 check_config(const struct config *cfg, bool cfg_ok, const char *err)
 {
 	struct settings s;
 	char why[512];
+	const char *missing;
 	long pending;
+	int care;
 
 	if (!cfg_ok) {
 		printf("configuration error: %s\n", err);
@@ -177,6 +201,18 @@ check_config(const struct config *cfg, bool cfg_ok, const char *err)
 		printf("configuration error: %s\n", why);
 		return 1;
 	}
+	/* Request parameters (fastcgi_param, SetEnv) are not visible from here. */
+	if ((missing = responder_auth_missing(&s)) != NULL)
+		printf("# authentication: %s; unless the web server passes VEO_TOKEN, VEO_HMAC_KEY "
+		    "or VEO_ALLOW_FROM per request, every callback is refused with 503\n", missing);
+	else if (s.token == NULL && s.hmac_key == NULL && s.allow_from == NULL)
+		printf("# authentication: none (auth = none): anyone who can reach the URL may store callbacks\n");
+	if (s.token != NULL && (care = auth_token_care(s.token)) != 0)
+		printf("# warning: token holds '%c' (0x%02x): the token is compared with the raw, "
+		    "undecoded query string, so it must appear in the callback URL exactly as "
+		    "written; '&', '#', '+', '%%' and blanks rarely survive that.  Prefer letters, "
+		    "digits, '-', '_', '.' and '~' (openssl rand -hex 24)\n",
+		    care >= 0x21 && care < 0x7f ? care : '?', (unsigned)care);
 	if (spool_health(s.spool_dir, s.min_free, &pending, why, sizeof why) < 0) {
 		printf("# spool_dir %s: cannot take writes as this user: %s\n", s.spool_dir, why);
 		return 1;
@@ -197,17 +233,12 @@ serve_fastcgi(const struct config *cfg, const char *cfg_error, int fd)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);	/* Apache mod_fcgid asks to stop with it */
-	bool via_fastcgi = stderr_leads_nowhere();
-
 	if (FCGX_InitRequest(&rq, fd, 0) != 0) {
 		log_line("cannot initialise FastCGI request");
 		return 1;
 	}
 	while (FCGX_Accept_r(&rq) >= 0) {
-		if (via_fastcgi)
-			log_set_sink(fcgi_log, &rq);
 		responder_handle(cfg, cfg_error, &io);
-		log_set_sink(NULL, NULL);
 		FCGX_Finish_r(&rq);
 	}
 	FCGX_Free(&rq, 1);
@@ -220,7 +251,7 @@ main(int argc, char **argv)
 	struct config cfg;
 	char err[512] = "";
 	const char *listen_at = NULL;
-	bool cfg_ok, check = false;
+	bool cfg_ok, check = false, is_cgi;
 	int fd, rc;
 
 	log_progname = "veo-callback";
@@ -252,11 +283,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	cfg_ok = config_load(&cfg, err, sizeof err) == 0;
+	is_cgi = listen_at == NULL && !socket_activated() && FCGX_IsCGI();
+	if (!check)
+		setup_log(cfg_ok ? &cfg : NULL, is_cgi);
 	if (!cfg_ok && !check)
 		log_line("configuration: %s", err);
 	if (check) {
 		rc = check_config(&cfg, cfg_ok, err);
-	} else if (listen_at == NULL && !socket_activated() && FCGX_IsCGI()) {
+	} else if (is_cgi) {
 		struct request_io io = { NULL, cgi_param, cgi_read, cgi_write };
 
 		responder_handle(cfg_ok ? &cfg : NULL, err, &io);

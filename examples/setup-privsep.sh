@@ -21,8 +21,11 @@
 #   spool_dir                    S:R 0750  R may enter, not create
 #   spool_dir/new, spool_dir/old S:R 2770  R creates entries (group R kept)
 #   spool_dir/tmp                S:R 1770  sticky: each removes only its own
-#   spool_dir/taking, cur, state, claim, bad
+#   spool_dir/taking, cur, state, pending, claim, bad
 #                                S:S 0750  the spooler's alone
+#   spool_dir/expect             S:S 2770  tasks registered by group S: add
+#                                          the application that submits tasks
+#                                          (it holds the api_key already)
 #   download_dir                 S:S 0750  the spooler's alone
 #   responder configuration      root:R 0640
 #   spooler configuration        root:S 0640  (api_key, hooks: not for R)
@@ -60,7 +63,8 @@ install -d -m 0755 "$(dirname "$SPOOL")" "$(dirname "$VIDEOS")"
 install -d -o "$S" -g "$RG" -m 0750 "$SPOOL"
 install -d -o "$S" -g "$RG" -m 2770 "$SPOOL/new" "$SPOOL/old"
 install -d -o "$S" -g "$RG" -m 1770 "$SPOOL/tmp"
-for d in taking cur state claim bad; do
+install -d -o "$S" -g "$SG" -m 2770 "$SPOOL/expect"
+for d in taking cur state pending claim bad; do
 	install -d -o "$S" -g "$SG" -m 0750 "$SPOOL/$d"
 	# Files of an older one-user setup become the spooler's.
 	chown -R "$S:$SG" "$SPOOL/$d"

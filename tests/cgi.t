@@ -8,30 +8,44 @@ export LC_ALL=C		# ${#var} counts bytes
 
 S=$T/spool
 mkdir "$S"
-CONF=$T/empty.conf	# keeps /etc/veo-callback.conf out of the tests
-: >"$CONF"
+CONF=$T/base.conf	# keeps /etc/veo-callback.conf out of the tests
+# The log on stderr (under CGI, log = auto sends successes to syslog), and
+# no authentication unless a test sets some: these tests are about the rest.
+printf 'log = stderr\nauth = none\n' >"$CONF"
 : >"$T/replies"
 : >"$T/cgi.log"
 
 # Secrets: none of these may ever show up in a reply or in the log.
 TOKEN='tok-S3cr3t-plain-7Qx'
-TOKEN2='tok/S3cr&t=sp ecial'	# needs percent-encoding in a query
-TOKEN2_Q='tok%2FS3cr%26t%3Dsp%20ecial'
+TOKEN2='tok%2FS3cr%26t+sp'	# compared raw: as it appears in the URL
+TOKEN2_Q='tok/S3cr&t sp'	# what it would decode to
 KEY='hmac-K3y-current-9Zr'
 KEY_PREV='hmac-K3y-previous-4Wd'
 FILE_TOKEN='tok-from-file-8Hm'
 
+# The replies are read by one long-lived helper (tests/lib/cgi-reply.pl)
+# rather than by cgi_status, reply_body and json_code, a few processes for
+# every request: it gives the same values.
+coproc READER { exec perl "$ROOT/tests/lib/cgi-reply.pl" "$T/replies" "$T/cgi.log"; }
+# read_reply OUT [ERR]: appends OUT to $T/replies and ERR to $T/cgi.log; sets
+# ST (status), BODY (reply body), JC (json_code of the body), LOG (ERR's text).
+read_reply() {
+	ST= JC= BODY= LOG=
+	printf '%s %s\n' "$1" "${2:--}" >&"${READER[1]}"
+	read -r ST JC _blen _llen <&"${READER[0]}" || { echo "Bail out! tests/lib/cgi-reply.pl died"; exit 1; }
+	[ "$ST" = - ] && ST=
+	[ "$_blen" -gt 0 ] && IFS= read -r -N "$_blen" BODY <&"${READER[0]}"
+	[ "$_llen" -gt 0 ] && IFS= read -r -N "$_llen" LOG <&"${READER[0]}"
+	return 0
+}
+
 # req STDIN-FILE [VAR=value ...]: one CGI request with exactly this
-# environment; sets ST (status), BODY (reply body), LOG (its stderr).
+# environment; sets ST (status), BODY (reply body), JC, LOG (its stderr).
 req() {
 	_in=$1; shift
-	env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 VEO_CONFIG="$CONF" "$@" \
+	env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 VEO_CONFIG="$CONF" VEO_LOG=stderr "$@" \
 		"$CALLBACK" <"$_in" >"$T/out" 2>"$T/err"
-	cat "$T/out" >>"$T/replies"
-	cat "$T/err" >>"$T/cgi.log"
-	ST=$(cgi_status <"$T/out")
-	BODY=$(reply_body <"$T/out")
-	LOG=$(cat "$T/err")
+	read_reply "$T/out" "$T/err"
 }
 # post BODY [VAR=value ...]: a well-formed POST of BODY; later VARs win.
 post() {
@@ -48,9 +62,11 @@ expect() {
 	if [ "$1" = 200 ]; then
 		is "$BODY" '{"code":200,"msg":"success"}' "$2: success body"
 	else
-		is "$(printf '%s' "$BODY" | json_code)" "$1" "$2: JSON error body with code $1"
+		is "$JC" "$1" "$2: JSON error body with code $1"
 	fi
-	is "$(printf '%s\n' "$LOG" | grep -c 'status=')" 1 "$2: one request log line"
+	_n=0	# lines of the log with status= (grep -c, without a process)
+	while IFS= read -r _l; do [[ $_l == *status=* ]] && _n=$((_n + 1)); done <<<"$LOG"
+	is "$_n" 1 "$2: one request log line"
 	like "$LOG" "^veo-callback: [0-9T:.-]+Z status=$1 task=[^ ]+ remote=[^ ]+ us=[0-9]+ " \
 		"$2: log line format"
 }
@@ -67,13 +83,11 @@ padded_body() {
 mkfifo "$T/never"
 exec 7<>"$T/never"
 noread() {
-	timeout 5 env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 VEO_CONFIG="$CONF" \
+	timeout 5 env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 VEO_CONFIG="$CONF" VEO_LOG=stderr \
 		REQUEST_METHOD=POST CONTENT_TYPE=application/json REMOTE_ADDR=127.0.0.1 \
 		VEO_SPOOL_DIR="$S" "$@" "$CALLBACK" <&7 >"$T/out" 2>>"$T/cgi.log"
 	RC=$?
-	cat "$T/out" >>"$T/replies"
-	ST=$(cgi_status <"$T/out")
-	BODY=$(reply_body <"$T/out")
+	read_reply "$T/out"
 }
 
 # ---- 200 stored, byte for byte ----
@@ -175,24 +189,31 @@ post "$(sample_body tk1)" VEO_TOKEN="$TOKEN" QUERY_STRING="token=$TOKEN"
 expect 200 "token right"
 post "$(sample_body tk2)" VEO_TOKEN="$TOKEN" QUERY_STRING="a=1&token=$TOKEN&b=2"
 expect 200 "token right among other parameters"
-post "$(sample_body tk3)" VEO_TOKEN="$TOKEN2" QUERY_STRING="token=$TOKEN2_Q"
-expect 200 "percent-encoded token"
-post "$(sample_body tk4)" VEO_TOKEN="$TOKEN2" QUERY_STRING="token=tok%2FS3cr%26t%3Dsp%20ecia"
-expect 401 "percent-encoded wrong token"
+# One rule: the raw, undecoded query value against the token as configured.
+post "$(sample_body tk3)" VEO_TOKEN="$TOKEN2" QUERY_STRING="token=$TOKEN2"
+expect 200 "a token with '%' and '+' matches byte for byte"
+post "$(sample_body tk4)" VEO_TOKEN="$TOKEN2" QUERY_STRING="token=tok%2fS3cr%26t+sp"
+expect 401 "the same token, other hex case: no match (not decoded)"
+post "$(sample_body tk4)" VEO_TOKEN="$TOKEN2_Q" QUERY_STRING="token=$TOKEN2"
+expect 401 "a configured token is not matched by its percent-encoding"
+post "$(sample_body tk4)" VEO_TOKEN="a b" QUERY_STRING="token=a+b"
+expect 401 "'+' is not a space"
+post "$(sample_body tk5)" VEO_TOKEN="a+b" QUERY_STRING="token=a+b"
+expect 200 "'+' is a plus"
 post "$(sample_body tk4)" VEO_TOKEN="$TOKEN2" QUERY_STRING="token=tok%2"
-expect 401 "broken percent-encoding"
+expect 401 "a prefix of the token"
 
 # ---- 411 / 413: before a byte of the body is read ----
 noread VEO_MAX_BODY=1024
 is "$RC" 0 "no CONTENT_LENGTH: answered without reading stdin"
 is "$ST" 411 "no CONTENT_LENGTH: 411"
-is "$(printf '%s' "$BODY" | json_code)" 411 "411 JSON body"
+is "$JC" 411 "411 JSON body"
 noread VEO_MAX_BODY=1024 CONTENT_LENGTH=
 is "$ST" 411 "empty CONTENT_LENGTH: 411"
 noread VEO_MAX_BODY=1024 CONTENT_LENGTH=1025
 is "$RC" 0 "over max_body: answered without reading stdin"
 is "$ST" 413 "CONTENT_LENGTH max_body+1: 413"
-is "$(printf '%s' "$BODY" | json_code)" 413 "413 JSON body"
+is "$JC" 413 "413 JSON body"
 noread CONTENT_LENGTH=65537
 is "$ST" 413 "default max_body is 64K"
 noread VEO_MAX_BODY=1024 CONTENT_LENGTH=99999999999999999999999999
@@ -364,7 +385,7 @@ req "$T/in" REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=$(w
 expect 200 "settings from the configuration file"
 ok "$([ -f "$T/filespool/new/cf1" ]; echo $?)" "stored in the file's spool_dir"
 req "$T/in" REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=$(wc -c <"$T/in") \
-	REMOTE_ADDR=127.0.0.1 VEO_CONFIG="$T/file.conf" VEO_SPOOL_DIR="$T/envspool" VEO_TOKEN=
+	REMOTE_ADDR=127.0.0.1 VEO_CONFIG="$T/file.conf" VEO_SPOOL_DIR="$T/envspool" VEO_TOKEN= VEO_AUTH=none
 expect 200 "environment beats the file; an empty value switches token off"
 ok "$([ -f "$T/envspool/new/cf1" ]; echo $?)" "stored in the environment's spool_dir"
 printf 'spool_dir = %s\nno_such_key = 1\n' "$S" >"$T/bad.conf"
@@ -393,6 +414,52 @@ is "$ST" 503 "health with a missing spool: 503"
 is "$(hdr Retry-After)" 30 "health 503: Retry-After"
 ok "$(printf '%s' "$BODY" | grep -qF "$T"; [ $? = 1 ]; echo $?)" "health 503 reveals no path"
 ok "$([ ! -e "$T/nospool" ]; echo $?)" "health did not create the missing spool"
+
+# ---- health is cheap and free of side effects ----
+mkdir "$T/hfresh"
+req "$T/empty" REQUEST_METHOD=GET QUERY_STRING=health VEO_SPOOL_DIR="$T/hfresh"
+is "$ST" 200 "health of a fresh, writable spool_dir: 200"
+is "$(ls -A "$T/hfresh" | wc -l)" 0 "health created nothing in it (no tmp/, new/, old/)"
+mkdir -p "$T/hbig/new"
+(cd "$T/hbig/new" && seq 1 3000 | sed 's/^/t/' | xargs touch)
+req "$T/empty" REQUEST_METHOD=GET QUERY_STRING=health VEO_SPOOL_DIR="$T/hbig"
+is "$(printf '%s' "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pending"])')" 1000 \
+	"3000 waiting: health counts at most 1000 (does not read all of new/)"
+
+# ---- authentication by default ----
+# No token, hmac_key or allow_from, and no "auth = none": nothing is stored.
+: >"$T/noauth.conf"
+noauth() {	# noauth BODY [VAR=value ...]: a POST with the empty configuration file
+	_b=$1; shift
+	printf '%s' "$_b" >"$T/in"
+	req "$T/in" REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#_b} \
+		REMOTE_ADDR=127.0.0.1 VEO_SPOOL_DIR="$S" VEO_CONFIG="$T/noauth.conf" "$@"
+}
+noauth "$(sample_body au1)"
+expect 503 "no authentication configured"
+is "$(hdr Retry-After)" 30 "no authentication: Retry-After (kie.ai retries once it is fixed)"
+like "$LOG" "configuration: no authentication configured: set token, hmac_key or allow_from \(or auth = none" \
+	"the log names the missing settings"
+ok "$([ ! -e "$S/new/au1" ]; echo $?)" "no authentication: nothing stored"
+noauth "$(sample_body au1)" VEO_AUTH=none
+expect 200 "auth = none: stored on purpose"
+noauth "$(sample_body au2)" VEO_ALLOW_FROM=127.0.0.0/8
+expect 200 "allow_from alone is authentication enough"
+noauth "$(sample_body au3)" VEO_AUTH=yes
+expect 503 "auth = yes is not a value"
+like "$LOG" "auth .*the only value is none" "the log says auth takes only none"
+req "$T/empty" REQUEST_METHOD=GET QUERY_STRING=health VEO_SPOOL_DIR="$S" VEO_CONFIG="$T/noauth.conf"
+is "$ST" 503 "health without authentication configured: 503"
+out=$(env -i PATH=/usr/bin:/bin VEO_CONFIG="$T/noauth.conf" VEO_SPOOL_DIR="$S" "$CALLBACK" --check-config)
+like "$out" "# authentication: no authentication configured: set token, hmac_key or allow_from" \
+	"--check-config says authentication is missing"
+out=$(env -i PATH=/usr/bin:/bin VEO_CONFIG="$T/noauth.conf" VEO_SPOOL_DIR="$S" VEO_AUTH=none "$CALLBACK" --check-config)
+like "$out" "# authentication: none \(auth = none\)" "--check-config says auth = none lets anyone store"
+out=$(env -i PATH=/usr/bin:/bin VEO_CONFIG="$T/noauth.conf" VEO_SPOOL_DIR="$S" VEO_TOKEN="$TOKEN" "$CALLBACK" --check-config)
+is "$(printf '%s\n' "$out" | grep -c '^# authentication\|^# warning')" 0 "--check-config: a plain token, nothing to say"
+out=$(env -i PATH=/usr/bin:/bin VEO_CONFIG="$T/noauth.conf" VEO_SPOOL_DIR="$S" VEO_TOKEN="$TOKEN2" "$CALLBACK" --check-config)
+like "$out" "# warning: token holds '%'.*raw, undecoded" "--check-config warns about a token with '%'"
+ok "$(printf '%s' "$out" | grep -qF "$TOKEN2"; [ $? = 1 ]; echo $?)" "... without showing the token"
 
 # ---- hostile taskIds ----
 mkdir -p "$T/cwd/a/b"

@@ -15,34 +15,42 @@ done
 COUNT=1000
 SPOOL=$T/spool RES=$T/results BODIES=$T/bodies
 mkdir -p "$SPOOL"
-ENV="VEO_SPOOL_DIR=$SPOOL VEO_SYNC=yes VEO_MIN_FREE=0"
+ENV="VEO_SPOOL_DIR=$SPOOL VEO_SYNC=yes VEO_MIN_FREE=0 VEO_AUTH=none"
 WRAP=$(fcgi_log_wrapper r)
 # shellcheck disable=SC2086
 responders() { FCGI_WRAPPER=$WRAP start_fcgi r 4 $ENV; }
-PORT=$(free_port)
 responders || { ok 1 "responders start"; done_testing; }
-start_nginx "$PORT" "$T/r.sock" || { ok 1 "nginx starts"; done_testing; }
+start_nginx PORT "$T/r.sock" || { ok 1 "nginx starts"; done_testing; }
 
-# Lines in the results file = requests finished.
+# Lines in the results file = requests finished; those without a 200.
 done_count() { [ -f "$RES" ] && wc -l <"$RES" || echo 0; }
+failed_count() { [ -f "$RES" ] && awk '$2 != 200' "$RES" | wc -l || echo 0; }
+burst_over() { ! kill -0 "$BPID" 2>/dev/null; }
+progress() { [ "$(done_count)" -ge "$1" ] || burst_over; }
 # wait_progress N: until N requests finished or the burst ended.
-wait_progress() {
-	while [ "$(done_count)" -lt "$1" ] && kill -0 "$BPID" 2>/dev/null; do sleep 0.02; done
+wait_progress() { wait_until 300 "$1 requests of the burst to finish" progress "$1"; }
+# outage: kills the responders, and waits until requests sent after the kill
+# find no responder: more than THREADS new failures, since at most THREADS
+# requests were in flight at the kill (or the burst ended).
+failed_since() { [ "$(failed_count)" -gt "$1" ] || burst_over; }
+outage() {
+	_f=$(failed_count)
+	kill_fcgi r
+	wait_until 30 "requests to find no responder" failed_since $((_f + THREADS))
 }
 
+THREADS=16
 python3 "$BURST" "http://127.0.0.1:$PORT/callback" "$RES" --bodies "$BODIES" \
-	--prefix crash_ --count $COUNT --threads 16 --pad 0-20000 --seed 7 &
+	--prefix crash_ --count $COUNT --threads $THREADS --pad 0-20000 --seed 7 &
 BPID=$!
 events=""
 wait_progress 150
 events="$events responders-killed-at=$(done_count)"
-kill_fcgi r
-sleep 0.05			# requests meanwhile find no responder
+outage
 responders
 wait_progress 400
 events="$events responders-killed-at=$(done_count)"
-kill_fcgi r
-sleep 0.05
+outage
 responders
 wait_progress 650
 events="$events nginx-workers-killed-at=$(done_count)"

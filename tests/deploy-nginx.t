@@ -16,9 +16,14 @@ command -v openssl >/dev/null || skip_all "openssl not installed"
 id www-data >/dev/null 2>&1 || skip_all "no www-data user"
 
 EX=$ROOT/nginx.conf.example
-P80=$(free_port)
-P443=$(free_port)
-while [ "$P443" = "$P80" ]; do P443=$(free_port); done
+# Two candidate ports; if one is taken by the time nginx binds, nginx is
+# started again with two others (nginx cannot bind port 0 and report it).
+new_ports() {
+	port_candidate P80
+	port_candidate P443
+	while [ "$P443" = "$P80" ]; do port_candidate P443; done
+}
+new_ports
 mkdir -p "$T/spool" "$T/spool-file" "$T/videos" "$T/nginx-tmp"
 
 # ---- the shipped file says what the issue asks for ----
@@ -38,17 +43,21 @@ is "$(shipped_token "$EX")" "$TOKEN_SHIPPED" "shipped: the token placeholder the
 # ---- ports and paths substituted, nothing else ----
 self_signed tls callback.example.com
 ok $? "a self-signed certificate for callback.example.com"
-sed -e "s#^\([[:space:]]*\)listen 80;#\1listen 127.0.0.1:$P80;#" \
-    -e "s#^\([[:space:]]*\)listen 443 ssl;#\1listen 127.0.0.1:$P443 ssl;#" \
-    -e '/^[[:space:]]*listen \[::\]:/d' \
-    -e "s#/etc/letsencrypt/live/callback.example.com/fullchain.pem#$T/tls.crt#" \
-    -e "s#/etc/letsencrypt/live/callback.example.com/privkey.pem#$T/tls.key#" \
-    -e "s#/run/veo-callback/#$T/run/#" \
-    -e "s#/var/spool/veo-callback#$T/spool#" \
-    "$EX" >"$T/site.conf"
+site_conf() {	# the shipped server blocks, ports $P80 and $P443 and paths substituted
+	sed -e "s#^\([[:space:]]*\)listen 80;#\1listen 127.0.0.1:$P80;#" \
+	    -e "s#^\([[:space:]]*\)listen 443 ssl;#\1listen 127.0.0.1:$P443 ssl;#" \
+	    -e '/^[[:space:]]*listen \[::\]:/d' \
+	    -e "s#/etc/letsencrypt/live/callback.example.com/fullchain.pem#$T/tls.crt#" \
+	    -e "s#/etc/letsencrypt/live/callback.example.com/privkey.pem#$T/tls.key#" \
+	    -e "s#/run/veo-callback/#$T/run/#" \
+	    -e "s#/var/spool/veo-callback#$T/spool#" \
+	    -e "s#/var/log/nginx/#$T/#" \
+	    "$EX" >"$T/site.conf"
+}
+site_conf
 diff "$EX" "$T/site.conf" | grep '^>' | grep -qv -e "$T" -e "127.0.0.1:$P80" -e "127.0.0.1:$P443"
 ok $((! $?)) "only ports and paths differ from the shipped file"
-grep -q -e '/etc/letsencrypt' -e '[ :]/run/veo-callback/' -e 'listen 80;' -e 'listen 443' "$T/site.conf"
+grep -q -e '/etc/letsencrypt' -e '[ :]/run/veo-callback/' -e '/var/log/nginx/' -e 'listen 80;' -e 'listen 443' "$T/site.conf"
 ok $((! $?)) "every port and path was substituted"
 
 # The service's configuration file: the shipped sample, paths substituted.
@@ -86,11 +95,23 @@ http {
 NGX
 nginx -t -q -c "$T/nginx.conf" -p "$T" 2>>"$T/nginx.err"
 ok $? "nginx -t accepts the shipped server blocks"
-nginx -c "$T/nginx.conf" -p "$T" -e "$T/nginx.err" 2>>"$T/nginx.err" &
-NPID=$!
+for try in 1 2 3 4 5 6 7 8 9 10; do
+	from=$(cat "$T/nginx.err" 2>/dev/null | wc -l)
+	nginx -c "$T/nginx.conf" -p "$T" -e "$T/nginx.err" 2>>"$T/nginx.err" &
+	NPID=$!
+	nginx_wait "$NPID" "$T/nginx.err" "$from" "$P443" "$P80"
+	rc=$?
+	[ $rc = 0 ] && break
+	stop_failed "$NPID"
+	[ $rc = 2 ] || break
+	diag "port $P80 or $P443 was taken; trying two others"
+	new_ports
+	site_conf
+done
 _pids="$_pids $NPID"
-wait_for_port "$P443" && wait_for_port "$P80"
+[ $rc = 0 ]
 ok $? "nginx listening on 127.0.0.1:$P80 and :$P443"
+[ $rc = 0 ] || diag "$(tail -n 5 "$T/nginx.err")"
 
 # ---- requests, over verified TLS to the configured name ----
 URL=https://callback.example.com:$P443/veo-callback
@@ -104,8 +125,10 @@ like "$(cat "$T/responder.log")" "status=200 task=deploy_nginx_$$ remote=127.0.0
 	"the responder logs one line per request"
 # (nginx's error log does record the request line of refused requests, 413
 # for one: README's security notes say so.)
-grep -q "$TOKEN_SHIPPED" "$T/responder.log" "$T/nginx.access"
-is $? 1 "the token reaches neither the responder's log nor the access log"
+grep -q "$TOKEN_SHIPPED" "$T/responder.log" "$T/nginx.access" "$T/veo-callback.access.log"
+is $? 1 "the token reaches neither the responder's log nor the access logs"
+like "$(cat "$T/veo-callback.access.log")" '"POST /veo-callback HTTP/1\.1" 200 ' \
+	"the callback location's access log has the path without the query"
 
 dpost "http://127.0.0.1:$P80/veo-callback?token=$TOKEN_SHIPPED" "$(sample_body plain_http)"
 is "$ST" 301 "plain HTTP is redirected"

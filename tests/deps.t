@@ -12,8 +12,10 @@ S=$T/stubs
 mkdir -p "$S"
 POLICY=$T/policy-rc.d
 export VEO_POLICY_RC_D=$POLICY STUB_LOG=$T/calls
-# Every package "missing", so the script installs.
+# Every package "missing", so the script installs; the curl source package
+# "there", so that no deb-src entry is written to /etc/apt.
 printf '#!/bin/sh\necho "deinstall ok config-files"\n' >"$S/dpkg-query"
+printf '#!/bin/sh\necho "Package: curl"\n' >"$S/apt-cache"
 cat >"$S/apt-get" <<STUB
 #!/bin/sh
 echo "apt-get \$*" >>"\$STUB_LOG"

@@ -68,7 +68,7 @@ M=$T/m1 SPOOL=$T/m1/spool RES=$T/res1
 mount_tmpfs "$M" size=4m,nr_inodes=48 || { ok 1 "mount tmpfs with nr_inodes"; done_testing; }
 mkdir -p "$SPOOL" "$M/filler"
 for i in 1 2 3 4 5 6 7 8 9 10; do : >"$M/filler/$i"; done
-ENV1="VEO_SPOOL_DIR=$SPOOL VEO_MIN_FREE=0 VEO_SYNC=yes"
+ENV1="VEO_SPOOL_DIR=$SPOOL VEO_MIN_FREE=0 VEO_SYNC=yes VEO_AUTH=none"
 : >"$T/cgi.log"
 i=0
 # shellcheck disable=SC2086
@@ -110,10 +110,9 @@ mount_tmpfs "$M" size=1m || { ok 1 "mount tmpfs"; done_testing; }
 mkdir -p "$SPOOL"
 dd if=/dev/zero of="$M/filler" bs=64k count=10 2>/dev/null
 diag "blocks: $(avail "$M") bytes free before the posts"
-FCGI_WRAPPER=$(fcgi_log_wrapper r2) start_fcgi r2 4 VEO_SPOOL_DIR="$SPOOL" VEO_MIN_FREE=0 VEO_SYNC=yes ||
+FCGI_WRAPPER=$(fcgi_log_wrapper r2) start_fcgi r2 4 VEO_SPOOL_DIR="$SPOOL" VEO_MIN_FREE=0 VEO_SYNC=yes VEO_AUTH=none ||
 	{ ok 1 "responders start"; done_testing; }
-P2=$(free_port)
-start_nginx "$P2" "$T/r2.sock" || { ok 1 "nginx starts"; done_testing; }
+start_nginx P2 "$T/r2.sock" || { ok 1 "nginx starts"; done_testing; }
 python3 "$BURST" "http://127.0.0.1:$P2/callback" "$RES" --bodies "$BODIES" --prefix blocks_ \
 	--count 60 --threads 8 --pad 8000-30000 --seed 2
 check_phase "blocks" "$SPOOL" "$RES"
@@ -138,7 +137,7 @@ mount_tmpfs "$M" size=256k || { ok 1 "mount tmpfs"; done_testing; }
 mkdir -p "$M/tmp" "$M/new" "$M/old" "$SPOOL"
 for d in tmp new old; do ln -s "$M/$d" "$SPOOL/$d"; done
 dd if=/dev/zero of="$M/filler" bs=64k count=2 2>/dev/null
-ENV4="VEO_SPOOL_DIR=$SPOOL VEO_MIN_FREE=0 VEO_SYNC=yes"
+ENV4="VEO_SPOOL_DIR=$SPOOL VEO_MIN_FREE=0 VEO_SYNC=yes VEO_AUTH=none"
 pad=$(head -c 24000 /dev/zero | tr '\0' p)
 : >"$T/cgi.log"
 i=0
@@ -170,10 +169,9 @@ mount_tmpfs "$M" size=3m || { ok 1 "mount tmpfs"; done_testing; }
 mkdir -p "$SPOOL"
 dd if=/dev/zero of="$M/filler" bs=64k count=24 2>/dev/null
 diag "min_free: $(avail "$M") bytes free before the posts, min_free $MIN_FREE"
-FCGI_WRAPPER=$(fcgi_log_wrapper r3) start_fcgi r3 2 VEO_SPOOL_DIR="$SPOOL" VEO_MIN_FREE=1M VEO_SYNC=yes ||
+FCGI_WRAPPER=$(fcgi_log_wrapper r3) start_fcgi r3 2 VEO_SPOOL_DIR="$SPOOL" VEO_MIN_FREE=1M VEO_SYNC=yes VEO_AUTH=none ||
 	{ ok 1 "responders start"; done_testing; }
-P3=$(free_port)
-start_nginx "$P3" "$T/r3.sock" || { ok 1 "nginx starts"; done_testing; }
+start_nginx P3 "$T/r3.sock" || { ok 1 "nginx starts"; done_testing; }
 python3 "$BURST" "http://127.0.0.1:$P3/callback" "$RES" --bodies "$BODIES" --prefix minfree_ \
 	--count 40 --threads 1 --pad 20000-30000 --seed 4
 check_phase "min_free" "$SPOOL" "$RES"

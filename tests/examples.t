@@ -51,12 +51,12 @@ fi
 # ---- systemd units ----
 if command -v systemd-analyze >/dev/null; then
 	mkdir -p "$T/units"
-	for u in veo-callback.socket veo-callback.service veo-spooler.service veo-spooler.timer; do
+	for u in veo-callback.socket veo-callback.service veo-spooler.service; do
 		sed -e "s#/usr/local/sbin/veo-callback#$CALLBACK#" -e "s#/usr/local/bin/veo-spooler#$SPOOLER#" \
 			"$EX/$u" >"$T/units/$u"
 	done
 	out=$(cd "$T/units" && systemd-analyze verify --man=no ./veo-callback.socket ./veo-callback.service \
-		./veo-spooler.service ./veo-spooler.timer 2>&1)
+		./veo-spooler.service 2>&1)
 	ok $? "systemd-analyze verify accepts the units"
 	is "$out" "" "systemd-analyze verify has nothing to say about them"
 fi
@@ -93,7 +93,10 @@ ok $? "setup-privsep.sh makes the users and directories that the units name"
 is "$(unit_value "$EX/veo-callback.service" StandardInput)" "" \
 	"veo-callback.service: socket activation through LISTEN_FDS, no stdin trick"
 is "$(unit_value "$EX/veo-callback.service" Requires)" veo-callback.socket "veo-callback.service requires its socket"
-is "$(unit_value "$EX/veo-spooler.timer" OnUnitActiveSec)" 1min "veo-spooler.timer: every minute"
+is "$(unit_value "$EX/veo-spooler.service" Type)" simple "veo-spooler.service: a long-running service"
+is "$(unit_value "$EX/veo-spooler.service" Restart)" on-failure "veo-spooler.service: restarted when it fails"
+[ ! -e "$EX/veo-spooler.timer" ]
+ok $? "no timer: the service follows the spool itself"
 sock=$(unit_value "$EX/veo-callback.socket" ListenStream)
 grep -q "fastcgi_pass unix:$sock;" "$ROOT/nginx.conf.example"
 ok $? "nginx.conf.example connects to the socket of veo-callback.socket"
@@ -109,18 +112,20 @@ cronline=$(grep -v -e '^#' -e '^[A-Z_]*=' -e '^[[:space:]]*$' "$EX/crontab")
 is "$(printf '%s\n' "$cronline" | grep -c .)" 1 "crontab: one job"
 like "$cronline" '^\* \* \* \* \*[[:space:]]' "crontab: every minute"
 cmd=$(printf '%s' "$cronline" | sed 's/^\([^[:space:]]*[[:space:]]\{1,\}\)\{5\}//')
-is "$cmd" "$(unit_value "$EX/veo-spooler.service" ExecStart)" "crontab and veo-spooler.service run the same command"
+is "$cmd --follow" "$(unit_value "$EX/veo-spooler.service" ExecStart)" \
+	"veo-spooler.service runs the crontab's command with --follow"
 case $cmd in *flock*) r=1 ;; *) r=0 ;; esac
 ok $r "crontab: relies on the spooler's own lock (no flock wrapper)"
 if [ -x "$SPOOLER" ] && "$SPOOLER" --version >/dev/null 2>&1; then
 	# As cron runs it: sh -c, a minimal environment, stdout not a terminal.
 	# Twice at once: the second finds the lock or an empty spool; both silent.
 	run_cron() {
-		env -i PATH=/usr/bin:/bin HOME="$T" SHELL=/bin/sh VEO_CONFIG="$T/all.conf" \
+		# VEO_MAX_TIME: a cron run watches for callbacks until max_time.
+		env -i PATH=/usr/bin:/bin HOME="$T" SHELL=/bin/sh VEO_CONFIG="$T/all.conf" VEO_MAX_TIME=2 \
 			sh -c "$(printf '%s' "$cmd" | sed "s#/usr/local/bin/veo-spooler#$SPOOLER#")" \
 			>"$T/cron.$1" 2>&1 </dev/null
 	}
-	cgi_post "$(sample_body cron_failed | sed 's/"code":200/"code":501/')" VEO_SPOOL_DIR="$T/spool" >/dev/null
+	cgi_post "$(sample_body cron_failed | sed 's/"code":200/"code":501/')" VEO_SPOOL_DIR="$T/spool" VEO_AUTH=none >/dev/null
 	run_cron a & a=$!
 	run_cron b & b=$!
 	wait $a; ra=$? ; wait $b; rb=$?

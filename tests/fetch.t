@@ -6,9 +6,8 @@
 
 [ -x "$FETCH_CLI" ] || skip_all "build/tools/fetch-cli not built (make tools)"
 
-PORT=$(free_port)
 LOG=$T/fault.log
-start_faultserver "$PORT" "$LOG" || { echo "Bail out! fault server did not start"; exit 1; }
+start_faultserver PORT "$LOG" || { echo "Bail out! fault server did not start"; exit 1; }
 B="http://127.0.0.1:$PORT"
 D=$T/dl
 mkdir -p "$D"
@@ -175,7 +174,7 @@ ok $? "short: nothing renamed into place"
 
 fetch --stall 2 "$B/stall?after=2000" "$D/stall.mp4"
 is "$(field 1 1)" FETCH_NETWORK "stall: FETCH_NETWORK"
-like "$(err_of 1)" "^stalled: no data for 2 s" "stall: says stalled"
+like "$(err_of 1)" "^too slow: under .*/s for 2 s" "stall: says too slow, and for how long"
 
 fetch "$B/file/gone?size=1000" "$T/no/such/dir/x.mp4"
 is "$(field 1 1)" FETCH_LOCAL "unwritable destination: FETCH_LOCAL"
@@ -220,6 +219,8 @@ is "$(field 1 1) $(field 1 2)" "FETCH_BAD_CONTENT 200" "HTML page served with 20
 is "$(err_of 1)" "not a video: starts with '<!DOCTYPE html>'" "bad content: shows how it starts"
 [ ! -e "$D/html.mp4" ] && [ ! -e "$D/html.mp4.part" ]
 ok $? "bad content: nothing kept"
+fetch "$B/ftyphtml" "$D/fh.mp4"
+is "$(field 1 1)" FETCH_BAD_CONTENT "an ftyp box followed by an HTML page is not a video"
 fetch --expect image "$B/file/img?size=1000" "$D/img.png"
 is "$(field 1 1)" FETCH_BAD_CONTENT "an mp4 where an image is expected is rejected"
 fetch --expect any "$B/html" "$D/page.html"
@@ -243,6 +244,53 @@ ticks=$(sed -n 's/^ticks //p' "$T/err")
 [ "$(field 1 1)" = FETCH_OK ] && [ "${ticks:-0}" -ge 1 ]
 ok $? "tick called during a transfer ($ticks times)"
 
+# ---- the deadline stops transfers under way; the .part stays for the resume ----
+fetch --deadline-in 2 --job-done "$B/slow/dl?size=3000000&rate=200000" "$D/dl.mp4" \
+	"$B/file/dq?size=1000" "$D/dq.mp4"
+is "$(field 1 1)" FETCH_STOPPED "a transfer still running at the deadline is stopped"
+like "$(err_of 1)" "time limit" "saying why"
+part=$(fsize "$D/dl.mp4.part")
+[ "$part" -gt 0 ]; ok $? "its .part is kept ($part bytes)"
+is "$(field 2 1)" FETCH_OK "a quick one finished before it"
+grep -q '^done 0 FETCH_STOPPED$' "$T/err" && grep -q '^done 1 FETCH_OK$' "$T/err"
+ok $? "job_done was called once for each job, with its result"
+is "$(grep -c '^done ' "$T/err")" 2 "and only once"
+fetch "$B/slow/dl?size=3000000&rate=3000000" "$D/dl.mp4"
+is "$(field 1 1) $(field 1 5)" "FETCH_OK 1" "the next run resumes it"
+is "$(field 1 6)" "$(generated_sha dl 3000000)" "whole"
+
+# ---- a server that drips bytes cannot hold the transfer: min_speed ----
+fetch --stall 2 --min-speed 1000 "$B/slow/drip?size=100000&rate=200" "$D/drip.mp4"
+is "$(field 1 1)" FETCH_NETWORK "20 bytes a second against min_speed 1000: stopped"
+like "$(err_of 1)" "^too slow: under .*/s for 2 s" "says too slow"
+
+# ---- a stall on a reused connection is a stall, not a connect timeout ----
+fetch --parallel 1 --stall 2 "$B/file/ka?size=5000" "$D/ka.mp4" \
+	"$B/stall?after=0&size=50000" "$D/ka2.mp4"
+is "$(field 1 1) $(field 2 1)" "FETCH_OK FETCH_NETWORK" "second request on the kept-alive connection stalls"
+like "$(err_of 2)" "^too slow" "reported as too slow"
+unlike_connect=$(err_of 2 | grep -c 'timed out connecting')
+is "$unlike_connect" 0 "not as a connect timeout"
+
+# ---- a server that ignores If-Range and changed the file: never spliced ----
+fetch "$B/splice/sp?size=400000&cut=150000" "$D/sp.mp4"
+[ "$(fsize "$D/sp.mp4.part")" -gt 0 ]; ok $? "first attempt cut, .part kept"
+fetch "$B/splice/sp?size=400000" "$D/sp.mp4"
+is "$(field 1 1)" FETCH_OK "second attempt completes"
+is "$(sha256sum <"$D/sp.mp4" | cut -d' ' -f1)" "$(generated_sha sp 400000 2)" \
+	"the file is the new version whole, not half old and half new"
+is "$(field 1 5)" 0 "it was not taken as a resume"
+
+# ---- a full disk: FETCH_DISK_FULL, the .part kept ----
+if mount_tmpfs "$T/small" size=256k 2>/dev/null; then
+	fetch "$B/file/big?size=2000000" "$T/small/big.mp4"
+	is "$(field 1 1)" FETCH_DISK_FULL "ENOSPC while downloading: disk full, not a task error"
+	like "$(err_of 1)" "disk holding .*small is full" "naming the directory"
+	[ "$(fsize "$T/small/big.mp4.part")" -gt 0 ]; ok $? "the .part is kept for the resume"
+else
+	ok 0 "# SKIP cannot mount a tmpfs"; ok 0 "# SKIP"; ok 0 "# SKIP"
+fi
+
 # ---- https from nginx with a test CA ----
 if ! command -v nginx >/dev/null || ! command -v openssl >/dev/null; then
 	for i in 1 2 3 4; do
@@ -253,8 +301,7 @@ else
 	mkdir -p "$T/www"
 	python3 "$FAULTSERVER" --generate tls 2500000 >"$T/www/tls.mp4"
 	chmod -R a+rX "$T/www"
-	TPORT=$(free_port)
-	start_tls_static "$TPORT" "$T/www" "$T/ca" || echo "# nginx (TLS) did not start"
+	start_tls_static TPORT "$T/www" "$T/ca" || echo "# nginx (TLS) did not start"
 	"$FETCH_CLI" --allow-private --ca-file "$T/ca/ca.pem" \
 		"https://localhost:$TPORT/tls.mp4" "$D/tls.mp4" \
 		"https://127.0.0.1:$TPORT/tls.mp4" "$D/tls2.mp4" >"$T/out" 2>"$T/err"

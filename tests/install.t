@@ -23,7 +23,6 @@ usr/share/doc/veo-callback/examples/veo-callback.conf
 usr/share/doc/veo-callback/examples/veo-callback.service
 usr/share/doc/veo-callback/examples/veo-callback.socket
 usr/share/doc/veo-callback/examples/veo-spooler.service
-usr/share/doc/veo-callback/examples/veo-spooler.timer
 usr/share/doc/veo-callback/nginx.conf.example
 usr/share/man/man5/veo-callback.conf.5
 usr/share/man/man8/veo-callback.8

@@ -12,8 +12,7 @@ SHIM=$BUILD/shim/pause-rename.so
 
 SPOOL=$T/spool DL=$T/videos WWW=$T/www
 mkdir -p "$SPOOL" "$DL" "$WWW/v" && : >"$T/empty.conf"
-PORT=$(free_port)
-start_static "$PORT" "$WWW" "location /slow/ { alias $WWW/v/; limit_rate 400k; }
+start_static PORT "$WWW" "location /slow/ { alias $WWW/v/; limit_rate 400k; }
 	location /gone/ { return 410; }" ||
 	{ echo "Bail out! static nginx did not start"; exit 1; }
 BASE="http://127.0.0.1:$PORT"
@@ -22,7 +21,7 @@ export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 	VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_SYNC=no VEO_MIN_FREE=0
 
 post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
-sweep() { "$SPOOLER" "$@" run >"$T/out" 2>"$T/err"; }
+sweep() { "$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"; }
 field() {	# field TASKID KEY: a top-level field of status --json
 	"$SPOOLER" status --json "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)['$2']; print(json.dumps(v) if isinstance(v,(list,dict)) else v)"
 }
@@ -36,7 +35,7 @@ sha() { sha256sum <"$1" | cut -d' ' -f1; }
 paused_sweep() {
 	rm -rf "$T/pause" && mkdir "$T/pause"
 	VEO_PAUSE_DIR=$T/pause VEO_PAUSE_MATCH=/new/ VEO_PAUSE_WHEN=$1 LD_PRELOAD=$SHIM \
-		"$SPOOLER" run >"$T/out" 2>"$T/err" &
+		"$SPOOLER" run --once >"$T/out" 2>"$T/err" &
 	_sweep_pid=$!
 	wait_for_file "$T/pause/paused" 20
 }
@@ -65,7 +64,7 @@ is "$(post "$(callback_json 200 "ok" killed_take "$BASE/v/a.mp4")")" 200 "callba
 paused_sweep after; ok $? "sweep paused right after the take"
 kill -9 "$_sweep_pid"; wait "$_sweep_pid" 2>/dev/null
 [ -f "$SPOOL/taking/killed_take" ]; ok $? "the killed sweep left the entry in taking/"
-"$SPOOLER" run >"$T/out" 2>"$T/err"; sweep
+"$SPOOLER" run --once >"$T/out" 2>"$T/err"; sweep
 is "$(field killed_take state)" done "the next sweep took it in and downloaded it"
 
 # ---- 2. the wrong video is never marked done ----
@@ -115,13 +114,18 @@ like "$(field linked_dir error)" "not a directory" "the task says why"
 is "$(field linked_dir attempts)" 0 "no attempt counted"
 
 # ---- 3. a damaged state file is reported once, kept, and the task rebuilt ----
-P2=$(free_port)
+# A second server answers 503 (try again later) until its file appears, so
+# that the tasks stay pending while their state files are damaged.
+mkdir -p "$T/www2/v"
+run_nginx static2 P2 1 "" "listen 127.0.0.1:@PORT@; root $T/www2;
+		location /v/ { try_files \$uri =503; }" ||
+	{ echo "Bail out! second nginx did not start"; exit 1; }
 for kind in truncated garbled empty wrongid directory; do
 	is "$(post "$(callback_json 200 "ok" damaged_$kind "http://127.0.0.1:$P2/v/b.mp4")")" 200 \
 		"$kind: callback stored"
 done
 sweep
-is "$(field damaged_empty state)" pending "tasks pending while their host is down"
+is "$(field damaged_empty state)" pending "tasks pending while their file is missing"
 for kind in truncated garbled empty wrongid directory; do
 	f=$SPOOL/state/damaged_$kind
 	case $kind in
@@ -132,8 +136,7 @@ for kind in truncated garbled empty wrongid directory; do
 	directory) rm -f "$f" && mkdir "$f" ;;
 	esac
 done
-run_nginx static2 "$P2" 1 "" "listen 127.0.0.1:$P2; root $WWW;" ||
-	{ echo "Bail out! second nginx did not start"; exit 1; }
+cp "$WWW/v/b.mp4" "$T/www2/v/b.mp4"
 sweep -v; is $? 0 "the sweep runs over damaged states"
 for kind in truncated garbled empty wrongid directory; do
 	grep -q "task damaged_$kind: damaged state" "$T/err"
@@ -156,7 +159,7 @@ export VEO_ON_DONE=$T/hook.sh VEO_ON_FAILED=$T/hook.sh
 is "$(post "$(callback_json 200 "ok" hook_kill "$BASE/v/a.mp4")")" 200 "callback stored"
 rm -rf "$T/pause" && mkdir "$T/pause"
 VEO_PAUSE_DIR=$T/pause VEO_PAUSE_MATCH_TO=/state/hook_kill VEO_PAUSE_NTH=2 VEO_PAUSE_WHEN=after \
-	LD_PRELOAD=$SHIM "$SPOOLER" run >"$T/out" 2>"$T/err" &
+	LD_PRELOAD=$SHIM "$SPOOLER" run --once >"$T/out" 2>"$T/err" &
 pid=$!
 wait_for_file "$T/pause/paused" 20; ok $? "sweep paused right after saving the task as done"
 kill -9 $pid; wait $pid 2>/dev/null
@@ -182,7 +185,7 @@ HOOK
 chmod +x "$T/bg-hook.sh"
 is "$(post "$(callback_json 200 "ok" hook_bg "$BASE/v/b.mp4")")" 200 "callback stored"
 start=$(date +%s)
-VEO_ON_DONE=$T/bg-hook.sh timeout 60 sh -c "'$SPOOLER' run 2>&1 | cat >/dev/null"
+VEO_ON_DONE=$T/bg-hook.sh timeout 60 sh -c "'$SPOOLER' run --once 2>&1 | cat >/dev/null"
 is $? 0 "the sweep's output pipe closes while the hook's child lives on"
 end=$(date +%s)
 ok $(( end - start >= 60 )) "well before the child would have exited ($((end - start)) s)"
@@ -240,6 +243,26 @@ else
 	ok 0 "# SKIP no read-only tmpfs here"
 fi
 
+# ---- 4. a slow server cannot hold a sweep; tasks are recorded as their files end ----
+start_faultserver FPORT "$T/fault.log" || { echo "Bail out! fault server did not start"; exit 1; }
+F="http://127.0.0.1:$FPORT"
+is "$(post "$(callback_json 200 "ok" drip "$F/slow/drip.mp4?size=200000&rate=20")")" 200 "a task on a server sending 20 bytes a second"
+is "$(post "$(callback_json 200 "ok" slowbig "$F/slow/slowbig.mp4?size=4000000&rate=250000")")" 200 "a task with a slow, long transfer"
+is "$(post "$(callback_json 200 "ok" quick "$BASE/v/a.mp4")")" 200 "and a quick one"
+VEO_STALL_TIMEOUT=3 VEO_MIN_SPEED=1K VEO_ON_DONE=$T/hook.sh timeout 60 "$SPOOLER" --max-time 8 run >"$T/out" 2>"$T/err" &
+pid=$!
+wait_until 30 "the quick task to be recorded while the sweep runs" \
+	sh -c "'$SPOOLER' status --json quick | grep -q '\"state\":\"done\"'"
+ok $? "the quick task is recorded done while the slow ones still transfer"
+proc_alive $pid; ok $? "(the sweep was still running then)"
+wait $pid; is $? 0 "the sweep ends at its --max-time, not when the slow server finishes"
+is "$(field drip state)" pending "the dripping server's task is pending again"
+like "$(field drip error)" "too slow" "stopped as too slow"
+is "$(field slowbig state)" pending "the long transfer was stopped at the time limit"
+is "$(field slowbig attempts)" 0 "which counts no attempt"
+[ -s "$DL/slowbig/result-0.mp4.part" ]; ok $? "and its .part is kept for the resume"
+grep -q '^quick done$' "$T/hooks.ran"; ok $? "the quick task's hook ran"
+
 # ---- 10. a callback with more than 32 URLs is taken, the first 32 downloaded ----
 urls=""
 for i in $(seq 0 39); do urls="$urls $BASE/v/a.mp4?n=$i"; done
@@ -260,7 +283,7 @@ for k in 1 2 3 4 5 6; do
 		"killed_$k: callback stored"
 done
 for round in $(seq 1 20); do
-	"$SPOOLER" run >/dev/null 2>&1 &
+	"$SPOOLER" run --once >/dev/null 2>&1 &
 	pid=$!
 	sleep "0.$(( RANDOM % 10 ))$(( RANDOM % 10 ))"
 	kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null

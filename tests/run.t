@@ -12,25 +12,57 @@ command -v nginx >/dev/null || skip_all "nginx not installed"
 "$SPOOLER" --version 2>/dev/null | grep -q '^veo-spooler ' ||
 	skip_all "build/veo-spooler is still the placeholder (the spooler issue has not landed)"
 
-P=$(free_port)
 V=$T/var
-# The stack is started in its own process group, as a shell starts a
-# foreground job (set -m), so that SIGINT reaches make and the script.
 run_cleanup() {
 	[ -n "${MPID:-}" ] && kill -TERM -- "-$MPID" 2>/dev/null
 	for g in $(cat "$V/run/pgids" 2>/dev/null); do kill -KILL -- "-$g" 2>/dev/null; done
 	cleanup
 }
 trap run_cleanup EXIT
-set -m
-PORT=$P VEO_RUN_DIR=$V make -C "$ROOT" run >"$T/run.out" 2>&1 </dev/null &
-MPID=$!
-set +m
-
-i=0
-until grep -q '^  curl -sS' "$T/run.out" || [ $i -gt 600 ] || ! kill -0 "$MPID" 2>/dev/null; do
-	sleep 0.05; i=$((i + 1))
+# The stack is started in its own process group, as a shell starts a
+# foreground job (set -m), so that SIGINT reaches make and the script.
+# When this test was started with SIGINT ignored (a background job of a
+# script, some CI runners), make and the script would inherit that, and a
+# shell cannot un-ignore a signal ignored at its start (trap - INT does not):
+# perl puts SIGINT back to its default and execs make, as an interactive
+# shell does for a foreground job.
+#
+# make run takes a port number (PORT=) and its nginx cannot report one it
+# picked itself, so P is a candidate port: when it turns out to be taken
+# (make run finds it in use, or nginx fails to bind it), the stack is
+# stopped and started again on another candidate, at most 10 times.
+start_run() {
+	port_candidate P
+	set -m
+	PORT=$P VEO_RUN_DIR=$V perl -e '$SIG{INT} = "DEFAULT"; exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"' \
+		make -C "$ROOT" run >"$T/run.out" 2>&1 </dev/null &
+	MPID=$!
+	set +m
+}
+# Up: it printed the curl line and its own nginx holds port P.
+run_up() {
+	grep -q '^  curl -sS' "$T/run.out" 2>/dev/null &&
+		listens "$(cat "$V/run/nginx.pid" 2>/dev/null || echo none)" "$P"
+}
+port_lost() {
+	grep -q "already listens on 127\.0\.0\.1:$P" "$T/run.out" 2>/dev/null ||
+		grep -q "bind() to 127\.0\.0\.1:$P failed (98: " "$V/log/nginx-error.log" 2>/dev/null
+}
+run_settled() { run_up || port_lost || ! kill -0 "$MPID" 2>/dev/null; }
+stop_run() {
+	kill -TERM -- "-$MPID" 2>/dev/null
+	wait_gone "$MPID" 10
+	for g in $(cat "$V/run/pgids" 2>/dev/null); do kill -KILL -- "-$g" 2>/dev/null; done
+	wait "$MPID" 2>/dev/null
+}
+for try in 1 2 3 4 5 6 7 8 9 10; do
+	start_run
+	wait_until 30 "make run to come up on port $P" run_settled
+	run_up || ! port_lost && break
+	diag "port $P was taken; make run again on another"
+	stop_run
 done
+
 grep -q '^  curl -sS' "$T/run.out"
 ok $? "make run comes up and prints a curl line"
 [ $? = 0 ] || diag "$(cat "$T/run.out")"

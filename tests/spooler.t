@@ -7,8 +7,7 @@
 
 SPOOL=$T/spool DL=$T/videos WWW=$T/www
 mkdir -p "$SPOOL" "$DL" "$WWW/v" && : >"$T/empty.conf"
-PORT=$(free_port)
-start_static "$PORT" "$WWW" 'location /forbidden/ { return 403; } location /gone/ { return 410; }' ||
+start_static PORT "$WWW" 'location /forbidden/ { return 403; } location /gone/ { return 410; }' ||
 	{ echo "Bail out! static nginx did not start"; exit 1; }
 BASE="http://127.0.0.1:$PORT"
 
@@ -16,10 +15,10 @@ export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 	VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_SYNC=no VEO_MIN_FREE=0
 
 post() {	# post BODY: store a callback through the real responder
-	cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 | cgi_status
+	cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status
 }
 sweep() {	# sweep [ARGS]: one run; stdout/stderr to $T/out, $T/err; returns its status
-	"$SPOOLER" "$@" run >"$T/out" 2>"$T/err"
+	"$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"
 }
 field() {	# field TASKID KEY: a top-level field of status --json
 	"$SPOOLER" status --json "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)['$2']; print(json.dumps(v) if isinstance(v,(list,dict)) else v)"
@@ -88,7 +87,7 @@ is "$(sha256sum <"$DL/task_one/result-0.mp4")" "$(sha256sum <"$WWW/v/a.mp4")" "t
 is "$(ls "$DL/task_one" | grep -c '^result-0-.*\.mp4$')" 1 "the new video got its own name"
 
 # ---- https from a local nginx, its test CA given with ca_file ----
-make_test_ca "$T/ca" && TPORT=$(free_port) && start_tls_static "$TPORT" "$WWW" "$T/ca"
+make_test_ca "$T/ca" && start_tls_static TPORT "$WWW" "$T/ca"
 ok $? "(setup) nginx on https with a test CA"
 post "$(callback_json 200 ok task_tls "https://127.0.0.1:$TPORT/v/b.mp4")" >/dev/null
 VEO_HTTPS_ONLY=yes sweep
@@ -164,7 +163,7 @@ is "$(field task_hookslow state)" failed "and the task keeps its state"
 
 # ---- -v: a line per task ----
 post "$(callback_json 200 ok task_verbose "$BASE/v/h.mp4")" >/dev/null
-"$SPOOLER" -v run >"$T/out" 2>"$T/err"
+"$SPOOLER" -v run --once >"$T/out" 2>"$T/err"
 like "$(cat "$T/out")" "task task_verbose: taken in" "-v: a line when a task is taken in"
 like "$(cat "$T/out")" "task task_verbose: done" "-v: a line when it is done"
 
@@ -217,7 +216,7 @@ wait_for_file "$SPOOL/sweep.$(hostname).lock.held"
 post "$(callback_json 200 ok task_locked "$BASE/v/h.mp4")" >/dev/null
 sweep; is $? 0 "run while another holds the lock exits 0"
 is "$(cat "$T/out" "$T/err")" "" "silently"
-"$SPOOLER" -v run >"$T/out" 2>&1
+"$SPOOLER" -v run --once >"$T/out" 2>&1
 like "$(cat "$T/out")" "another sweep is running" "with -v it says why"
 is "$(ls "$SPOOL/new")" task_locked "and took nothing"
 kill $LOCKER 2>/dev/null; wait $LOCKER 2>/dev/null
@@ -233,14 +232,17 @@ open(p + '.t', 'w').write(json.dumps(s)); os.rename(p + '.t', p)
 PY
 }
 post "$(callback_json 200 ok task_old "$BASE/v/never.mp4")" >/dev/null
-"$SPOOLER" run --max-time 1 >/dev/null 2>&1	# taken in (the file 404s: fails)
+"$SPOOLER" run --once --max-time 1 >/dev/null 2>&1	# taken in (the file 404s: fails)
 "$SPOOLER" retry task_old >/dev/null 2>&1
 set_state task_old firstSeen $(( $(date +%s) - 15 * 86400 ))
 set_state task_old nextAttempt $(( $(date +%s) + 3600 ))
+rm -f "$SPOOL/tidied"	# expiry and tidying run at most hourly
 sweep
 is "$(field task_old state)" failed "a task not downloaded within 14 days fails"
 like "$(field task_old error)" "14 days" "and says why"
 set_state task_one updated $(( $(date +%s) - 3 * 86400 ))
+touch -d '3 days ago' "$SPOOL/state/task_one"	# the state's mtime is its last save
+rm -f "$SPOOL/tidied"
 VEO_KEEP_DAYS=2 sweep
 [ ! -e "$SPOOL/state/task_one" ] && [ ! -e "$SPOOL/cur/task_one" ]; ok $? "keep_days: run forgets records older than keep_days"
 [ -f "$DL/task_one/result-1.mp4" ]; ok $? "keep_days keeps the downloaded files"

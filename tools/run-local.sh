@@ -4,7 +4,8 @@
 #   nginx on 127.0.0.1:$PORT (default 8080)
 #     /veo-callback   -> veo-callback over FastCGI (a unix socket)
 #     /samples/       -> a tiny sample video, so that a callback can point at it
-#   veo-spooler run   every 10 seconds, downloads allowed from 127.0.0.1 over http
+#   veo-spooler run --follow   downloads a callback's videos as soon as it is
+#                     stored, allowed from 127.0.0.1 over http
 #
 # Everything lives under ./var/ (or $VEO_RUN_DIR): spool, downloads, logs,
 # the generated nginx and veo-callback configuration.  Ctrl-C (or SIGTERM to
@@ -18,7 +19,6 @@ VAR=${VEO_RUN_DIR:-$ROOT/var}
 PORT=${PORT:-8080}
 CALLBACK=$ROOT/build/veo-callback
 SPOOLER=$ROOT/build/veo-spooler
-SWEEP_EVERY=10
 
 say() { printf '%s\n' "$*"; }
 die() { say "run-local: $*" >&2; exit 1; }
@@ -146,21 +146,24 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && brea
 (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null ||
 	die "nginx did not start on 127.0.0.1:$PORT; see $VAR/log/nginx-error.log"
 
-# The spooler: a sweep every $SWEEP_EVERY s; the sample is served over http by
-# the nginx above, on 127.0.0.1, hence the two relaxations (tests only!).
-# Its per-task lines go to var/log/spooler.log; problems come to this terminal;
-# each finished download is announced here.
+# The spooler, following the spool (run --follow): it takes a callback as
+# soon as it is stored.  The sample is served over http by the nginx above,
+# on 127.0.0.1, hence the two relaxations (tests only!).  Its per-task lines
+# go to var/log/spooler.log; problems come to this terminal; each finished
+# download is announced here.
 setsid env VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no bash -c '
-	spooler=$1 var=$2 every=$3
-	touch "$var/run/sweep-mark"
-	while :; do
-		"$spooler" -v run >>"$var/log/spooler.log"
-		# The spooler has exited: nothing is written until the next run.
-		find "$var/videos" -type f -newer "$var/run/sweep-mark" ! -name "*.part*" |
-			sed "s|^|veo-spooler: downloaded |"
-		touch "$var/run/sweep-mark"
-		sleep "$every"
-	done' run-local-sweeps "$SPOOLER" "$VAR" "$SWEEP_EVERY" &
+	spooler=$1 var=$2
+	"$spooler" -v run --follow | while IFS= read -r line; do
+		printf "%s\n" "$line" >>"$var/log/spooler.log"
+		case $line in
+		"task "*": done")
+			id=${line#task }
+			id=${id%: done}
+			find "$var/videos/$id" -type f ! -name "*.part*" 2>/dev/null |
+				sed "s|^|veo-spooler: downloaded |"
+			;;
+		esac
+	done' run-local-follow "$SPOOLER" "$VAR" &
 started $!
 
 TASK="veo_local_$(date +%Y%m%d%H%M%S)"
@@ -176,7 +179,7 @@ Callback URL (what kie.ai would get as callBackUrl):
 Post a sample callback; its video is served by this nginx:
   curl -sS -H 'Content-Type: application/json' --data-binary '$BODY' '$URL'
 
-Within $SWEEP_EVERY seconds the video appears in:
+Within a second the video appears in:
   $VAR/videos/$TASK/result-0.mp4
 
 Look around:

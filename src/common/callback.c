@@ -1,5 +1,6 @@
 #include "callback.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,8 @@
 #include <strings.h>
 
 #include <yajl/yajl_parse.h>
+
+#include "numparse.h"
 
 /* Where a value sits in the callback, as far as this module cares. */
 enum role {
@@ -31,6 +34,7 @@ struct field {
 enum field_id {
 	F_CODE, F_MSG, F_DATA, F_TASKID, F_TASK_ID, F_INFO, F_FALLBACK,
 	F_RESULT_URLS, F_ORIGIN_URLS, F_RESOLUTION,
+	F_FLAT_RESULT_URLS, F_IMAGE_URLS, F_FLAT_IMAGE_URLS,
 	NFIELDS
 };
 static const struct field fields[NFIELDS] = {
@@ -44,6 +48,10 @@ static const struct field fields[NFIELDS] = {
 	[F_RESULT_URLS] = { R_IN_INFO, R_RESULT_URLS, "resultUrls",   "data.info.resultUrls", URLS,         true },
 	[F_ORIGIN_URLS] = { R_IN_INFO, R_ORIGIN_URLS, "originUrls",   "data.info.originUrls", URLS,         true },
 	[F_RESOLUTION]  = { R_IN_INFO, R_RESOLUTION,  "resolution",   "data.info.resolution", "a string",   true },
+	/* the 4K callback's two documented shapes: only they carry these */
+	[F_FLAT_RESULT_URLS] = { R_IN_DATA, R_RESULT_URLS, "result_urls", "data.result_urls", URLS,  true },
+	[F_IMAGE_URLS]       = { R_IN_INFO, R_OTHER,       "imageUrls",   "data.info.imageUrls", "", true },
+	[F_FLAT_IMAGE_URLS]  = { R_IN_DATA, R_OTHER,       "image_urls",  "data.image_urls",     "", true },
 };
 #undef URLS
 
@@ -65,6 +73,7 @@ struct parser {
 	size_t errlen;
 	struct url_list *urls;	/* the list being filled, if any */
 	const char *urls_path;
+	bool *nomem;		/* set when an allocation failed (shared with inner parsers) */
 };
 
 static int parse_error(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -80,10 +89,50 @@ parse_error(struct parser *p, const char *fmt, ...)
 	return 0;	/* yajl: cancel the parse */
 }
 
+/*
+ * The authority (between "//" and the path) names a host: "user@" and
+ * ":port" aside, something is left ("https://@/x", "https://:443/x" have
+ * none), a bracketed IPv6 literal is closed, and a port is digits.
+ */
+static bool
+authority_has_host(const char *a, size_t len)
+{
+	const char *at = NULL, *host, *end = a + len, *colon;
+
+	for (const char *p = a; p < end; p++)
+		if (*p == '@')
+			at = p;
+	host = at ? at + 1 : a;
+	if (host < end && *host == '[') {
+		const char *close = memchr(host, ']', (size_t)(end - host));
+
+		if (close == NULL || close == host + 1)
+			return false;
+		colon = close + 1 < end ? close + 1 : NULL;
+		if (colon != NULL && *colon != ':')
+			return false;
+	} else {
+		colon = memchr(host, ':', (size_t)(end - host));
+		if ((colon ? colon : end) == host)
+			return false;
+	}
+	for (const char *p = colon ? colon + 1 : end; p < end; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+static int
+out_of_memory(struct parser *p)
+{
+	*p->nomem = true;
+	return parse_error(p, "%s", "out of memory");
+}
+
 bool
 url_valid(const char *s, size_t len)
 {
-	size_t skip;
+	size_t skip, alen;
 
 	if (len > 8 && strncasecmp(s, "https://", 8) == 0)
 		skip = 8;
@@ -91,7 +140,13 @@ url_valid(const char *s, size_t len)
 		skip = 7;
 	else
 		return false;
-	if (len > CALLBACK_MAX_URL_LEN || s[skip] == '/' || s[skip] == '?' || s[skip] == '#')
+	if (len > CALLBACK_MAX_URL_LEN)
+		return false;
+	/* s need not be NUL-terminated (yajl's strings are not). */
+	for (alen = 0; skip + alen < len; alen++)
+		if (s[skip + alen] == '/' || s[skip + alen] == '?' || s[skip + alen] == '#')
+			break;
+	if (!authority_has_host(s + skip, alen))
 		return false;	/* no host */
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -177,8 +232,8 @@ wrong_type(struct parser *p, enum role r, const struct field *fd)
 		return parse_error(p, "%s", "top level must be an object");
 	if (r == R_URL)
 		return parse_error(p, "%s: entries must be strings", p->urls_path);
-	if (fd == NULL)
-		return 1;
+	if (fd == NULL || r == R_OTHER)
+		return 1;	/* read only to be seen, of any type */
 	return parse_error(p, "%s must be %s", fd->path, fd->want);
 }
 
@@ -196,10 +251,10 @@ add_url(struct parser *p, const unsigned char *s, size_t len)
 		return 1;
 	}
 	if ((nv = realloc(l->v, (l->n + 1) * sizeof *nv)) == NULL)
-		return parse_error(p, "%s", "out of memory");
+		return out_of_memory(p);
 	l->v = nv;
 	if ((l->v[l->n] = strndup((const char *)s, len)) == NULL)
-		return parse_error(p, "%s", "out of memory");
+		return out_of_memory(p);
 	l->n++;
 	return 1;
 }
@@ -258,30 +313,28 @@ on_boolean(void *ctx, int v)
 	return 1;
 }
 
+/*
+ * Every number, as the text yajl saw: only "code" is converted.  yajl's own
+ * conversion would refuse an integer beyond 2^63 or a double beyond
+ * DBL_MAX anywhere, also in fields nobody reads, and kie.ai takes a 400 as
+ * final.
+ */
 static int
-on_integer(void *ctx, long long v)
+on_number(void *ctx, const char *s, size_t len)
 {
 	struct parser *p = ctx;
 	enum role r;
 	const struct field *fd;
+	long long v;
 
 	if (!begin_value(p, &r, &fd))
 		return 0;
 	if (r != R_CODE)
 		return wrong_type(p, r, fd);
+	if (num_parse_n(s, len, LLONG_MIN, LLONG_MAX, &v) < 0)
+		return parse_error(p, "%s", "code must be an integer");
 	p->cb->code = v;
 	return 1;
-}
-
-static int
-on_double(void *ctx, double v)
-{
-	struct parser *p = ctx;
-	enum role r;
-	const struct field *fd;
-
-	(void)v;
-	return begin_value(p, &r, &fd) ? wrong_type(p, r, fd) : 0;
 }
 
 static int parse_url_string(struct parser *p, const unsigned char *s, size_t len);
@@ -307,11 +360,11 @@ on_string(void *ctx, const unsigned char *s, size_t len)
 	case R_MSG:
 		/* A \u0000 inside ends the copy here; the stored body keeps all. */
 		if ((cb->msg = strndup((const char *)s, len)) == NULL)
-			return parse_error(p, "%s", "out of memory");
+			return out_of_memory(p);
 		return 1;
 	case R_RESOLUTION:
 		if ((cb->resolution = strndup((const char *)s, len)) == NULL)
-			return parse_error(p, "%s", "out of memory");
+			return out_of_memory(p);
 		return 1;
 	case R_TASKID: case R_TASK_ID:
 		if (!taskid_valid((const char *)s, len))
@@ -399,19 +452,49 @@ on_start_array(void *ctx)
 }
 
 static const yajl_callbacks handlers = {
-	on_null, on_boolean, on_integer, on_double, NULL, on_string,
+	on_null, on_boolean, NULL, NULL, on_number, on_string,
 	on_start_map, on_map_key, on_end, on_start_array, on_end,
 };
+
+/* yajl's allocations, so that running out of memory is told from bad JSON. */
+static void *
+y_malloc(void *ctx, size_t n)
+{
+	void *m = malloc(n);
+
+	if (m == NULL)
+		*(bool *)ctx = true;
+	return m;
+}
+
+static void *
+y_realloc(void *ctx, void *old, size_t n)
+{
+	void *m = realloc(old, n);
+
+	if (m == NULL)
+		*(bool *)ctx = true;
+	return m;
+}
+
+static void
+y_free(void *ctx, void *m)
+{
+	(void)ctx;
+	free(m);
+}
 
 /* Runs yajl over buf with parser p; returns 0 or -1 with p->err set. */
 static int
 run_yajl(struct parser *p, const unsigned char *buf, size_t len)
 {
-	yajl_handle h = yajl_alloc(&handlers, NULL, p);
+	yajl_alloc_funcs af = { y_malloc, y_realloc, y_free, p->nomem };
+	yajl_handle h = yajl_alloc(&handlers, &af, p);
 	yajl_status st;
 	int rc = 0;
 
 	if (h == NULL) {
+		*p->nomem = true;
 		snprintf(p->err, p->errlen, "out of memory");
 		return -1;
 	}
@@ -440,7 +523,8 @@ static int
 parse_url_string(struct parser *outer, const unsigned char *s, size_t len)
 {
 	struct parser in = { .cb = outer->cb, .err = outer->err, .errlen = outer->errlen,
-	    .urls = outer->urls, .urls_path = outer->urls_path, .in_string_form = true };
+	    .urls = outer->urls, .urls_path = outer->urls_path, .in_string_form = true,
+	    .nomem = outer->nomem };
 	static const struct field list = { R_OTHER, R_RESULT_URLS, "", "", "an array of URL strings", true };
 	struct field as_list = list;
 
@@ -482,6 +566,8 @@ check_required(struct parser *p)
 		memcpy(cb->task_id, p->task_id2, sizeof cb->task_id);
 	else if (p->seen[F_TASK_ID] && strcmp(cb->task_id, p->task_id2) != 0)
 		return parse_error(p, "%s", "data.taskId and data.task_id differ");
+	cb->is_4k = p->seen[F_FLAT_RESULT_URLS] || p->seen[F_IMAGE_URLS] ||
+	    p->seen[F_FLAT_IMAGE_URLS];
 	if (cb->code == 200 && cb->result_urls.n == 0)
 		return parse_error(p, "%s", "code 200 needs at least one URL in data.info.resultUrls");
 	return 1;
@@ -491,7 +577,8 @@ int
 callback_parse(const unsigned char *body, size_t len, struct callback *cb,
     char *err, size_t errlen)
 {
-	struct parser p = { .cb = cb, .err = err, .errlen = errlen };
+	bool nomem = false;
+	struct parser p = { .cb = cb, .err = err, .errlen = errlen, .nomem = &nomem };
 	size_t bad;
 
 	memset(cb, 0, sizeof *cb);
@@ -507,7 +594,7 @@ callback_parse(const unsigned char *body, size_t len, struct callback *cb,
 		return -1;
 	}
 	if (run_yajl(&p, body, len) < 0)
-		return -1;
+		return nomem ? CALLBACK_NOMEM : -1;
 	return check_required(&p) ? 0 : -1;
 }
 

@@ -45,14 +45,25 @@ struct callback {
 	char *msg;		/* owned; valid UTF-8, may hold any character */
 	char *resolution;	/* owned, or NULL */
 	int fallback_flag;	/* 1, 0, or -1 when absent or null */
-	struct url_list result_urls;
+	struct url_list result_urls;	/* data.info.resultUrls, or the 4K
+					 * callback's data.result_urls */
 	struct url_list origin_urls;
+	bool is_4k;		/* in a 4K callback's shape (data.result_urls,
+				 * data.image_urls or data.info.imageUrls) */
 };
+
+/* callback_parse() could not get memory: the body may be fine (answer 503). */
+#define CALLBACK_NOMEM (-2)
 
 /*
  * Parses len bytes of body into cb (which the caller provides; it need not
- * be initialised).  Returns 0, or -1 with a one-line reason in err.  In both
- * cases the caller must call callback_free(cb).
+ * be initialised).  Returns 0; -1 with a one-line reason in err when the
+ * body is refused; CALLBACK_NOMEM when memory ran out.  In every case the
+ * caller must call callback_free(cb).
+ *
+ * Numbers are read as text: a number in a field this module ignores is
+ * never a reason to refuse, whatever its size ("1e999", 2^64); "code" must
+ * be an integer that fits in a long long.
  */
 int callback_parse(const unsigned char *body, size_t len, struct callback *cb,
     char *err, size_t errlen);
@@ -60,7 +71,8 @@ void callback_free(struct callback *cb);
 
 /*
  * True when s (len bytes) is an absolute http:// or https:// URL with a
- * host, and holds no control character, space or backslash.
+ * non-empty host (after any "user@" and before any ":port", whose port is
+ * digits), and holds no control character, space or backslash.
  */
 bool url_valid(const char *s, size_t len);
 

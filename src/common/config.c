@@ -10,10 +10,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "numparse.h"
+
 #define DEFAULT_CONFIG_FILE "/etc/veo-callback.conf"
 #define MAX_CONFIG_FILE (1 << 20)
 
-enum key_type { T_STRING, T_SIZE, T_INT, T_BOOL, T_CHOICE };
+/* T_CHOICE: one of a list; T_AUTH: unset, or "none" (sets a bool); T_LOG: a log
+ * destination (log.h). */
+enum key_type { T_STRING, T_SIZE, T_INT, T_BOOL, T_CHOICE, T_AUTH, T_LOG };
 
 struct key_def {
 	const char *name;
@@ -22,6 +26,7 @@ struct key_def {
 	size_t offset;		/* into struct settings */
 	long long min, max;	/* for T_SIZE and T_INT */
 	bool secret;
+	bool process_only;	/* file and environment only, never a request parameter */
 };
 
 #define S(f) offsetof(struct settings, f)
@@ -60,6 +65,8 @@ static const struct key_def keys[K_COUNT] = {
 	[K_VERIFY]           = { "verify", T_BOOL, "yes", S(verify), 0, 0, false },
 	[K_UPGRADE]          = { "upgrade", T_CHOICE, "none", S(upgrade), 0, 0, false },
 	[K_CALLBACK_URL]     = { "callback_url", T_STRING, NULL, S(callback_url), 0, 0, true },
+	[K_LOG]              = { "log", T_LOG, "auto", S(log), 0, 0, false, true },
+	[K_AUTH]             = { "auth", T_AUTH, NULL, S(auth_none), 0, 0, false },
 };
 #undef S
 
@@ -136,7 +143,8 @@ load_file(struct config *c, const char *path, bool must_exist, char *err, size_t
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	c->path = strdup(path);
+	if ((c->path = strdup(path)) == NULL)
+		goto oom;
 	while (fgets(line, sizeof line, f) != NULL) {
 		char *s, *eq, *name, *value;
 		int k;
@@ -161,7 +169,9 @@ load_file(struct config *c, const char *path, bool must_exist, char *err, size_t
 			goto fail;
 		}
 		free(c->file_value[k]);
-		c->file_value[k] = strdup(value);
+		/* Unchecked, a failed copy would silently unset the key (a token!). */
+		if ((c->file_value[k] = strdup(value)) == NULL)
+			goto oom;
 	}
 	/* A read error is not the end of the file: half a config may lack the token. */
 	if (ferror(f)) {
@@ -170,6 +180,8 @@ load_file(struct config *c, const char *path, bool must_exist, char *err, size_t
 	}
 	fclose(f);
 	return 0;
+oom:
+	snprintf(err, errlen, "%s: out of memory", path);
 fail:
 	fclose(f);
 	return -1;
@@ -217,7 +229,7 @@ config_raw(const struct config *c, config_param_fn param, void *ctx,
 {
 	const char *v;
 
-	if (param != NULL) {
+	if (param != NULL && !keys[k].process_only) {
 		char name[64];
 
 		param_name(k, name, sizeof name);
@@ -246,14 +258,11 @@ config_raw(const struct config *c, config_param_fn param, void *ctx,
 int
 config_parse_size(const char *s, long long *out)
 {
-	char *end;
+	size_t digits = strspn(s, "0123456789");
+	const char *end = s + digits;
 	long long v, mul = 1;
 
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0)
+	if (num_parse_n(s, digits, 0, LLONG_MAX, &v) < 0)
 		return -1;
 	switch (toupper((unsigned char)*end)) {
 	case '\0': break;
@@ -291,13 +300,7 @@ config_parse_bool(const char *s, bool *out)
 static int
 parse_int(const char *s, long long *out)
 {
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	*out = strtoll(s, &end, 10);
-	return errno != 0 || *end != '\0' ? -1 : 0;
+	return num_parse(s, 0, LLONG_MAX, out);
 }
 
 static int
@@ -325,6 +328,20 @@ resolve_key(const struct key_def *d, const char *v, struct settings *s)
 		if (config_parse_bool(v, &b) < 0)
 			return -1;
 		*(bool *)field = b;
+		return 0;
+	case T_AUTH:
+		/* Only "none" is a value: running without authentication is said, never implied. */
+		if (v != NULL && *v != '\0' && strcmp(v, "none") != 0)
+			return -1;
+		*(bool *)field = v != NULL && *v != '\0';
+		return 0;
+	case T_LOG:
+		if (v == NULL || *v == '\0')
+			v = "auto";
+		if (strcmp(v, "auto") != 0 && strcmp(v, "syslog") != 0 && strcmp(v, "stderr") != 0 &&
+		    strcmp(v, "off") != 0 && v[0] != '/')
+			return -1;
+		*(const char **)field = v;
 		return 0;
 	case T_SIZE:
 	case T_INT:
@@ -362,6 +379,8 @@ rule_text(const struct key_def *d)
 	case T_SIZE: return "expected a size such as 64K, 100M or 4G, within limits";
 	case T_INT: return "expected a whole number within limits";
 	case T_CHOICE: return choice_text(d);
+	case T_AUTH: return "the only value is none (run without authentication on purpose)";
+	case T_LOG: return "expected auto, syslog, stderr, off or an absolute file path";
 	default: return "invalid";
 	}
 }

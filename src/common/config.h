@@ -4,7 +4,9 @@
  * Layers, strongest first: request parameter (FastCGI/CGI "VEO_<KEY>"),
  * process environment ("VEO_<KEY>"), the configuration file ($VEO_CONFIG,
  * else /etc/veo-callback.conf; a missing default file is not an error), and
- * the built-in default.  An empty request parameter counts as absent (so a
+ * the built-in default.  "log" is the exception: it is read from the
+ * environment and the file only, since it is set up once per process.
+ * An empty request parameter counts as absent (so a
  * web server variable that expands to nothing cannot switch a secret off);
  * an empty value in the environment or file unsets a key.  The file holds "key = value" lines; a line whose
  * first non-blank character is '#' is a comment.  Unknown keys and bad
@@ -31,6 +33,7 @@ enum config_key {
 	K_ON_DONE, K_ON_FAILED, K_HOOK_TIMEOUT,
 	K_API_KEY, K_API_BASE, K_RECOVER_AFTER, K_POLL_INTERVAL, K_VERIFY, K_UPGRADE,
 	K_CALLBACK_URL,
+	K_LOG, K_AUTH,
 	K_COUNT
 };
 
@@ -77,6 +80,8 @@ struct settings {
 	int upgrade;			/* enum upgrade */
 	const char *callback_url;	/* callBackUrl of 4K requests; secret
 					 * (it may carry ?token=) */
+	const char *log;		/* auto, syslog, stderr, off or a file path (log.h) */
+	bool auth_none;			/* "auth = none": store without token/HMAC/allow_from */
 };
 
 struct config {

@@ -1,9 +1,12 @@
 #include "entry.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "numparse.h"
 
 int
 entry_format_header(const struct entry_meta *m, char *buf, size_t len)
@@ -65,7 +68,7 @@ header_line(struct entry_meta *m, const char *line, size_t len, unsigned *have)
 	const char *colon = memchr(line, ':', len);
 	size_t nlen, vlen;
 	const char *v;
-	char num[32];
+	long long n;
 
 	if (colon == NULL || colon + 1 >= line + len || colon[1] != ' ')
 		return -1;
@@ -93,14 +96,21 @@ header_line(struct entry_meta *m, const char *line, size_t len, unsigned *have)
 		return vlen == SHA256_HEX_LEN ?
 		    copy_field(m->body_sha256, sizeof m->body_sha256, v, vlen) : -1;
 	}
-	if (copy_field(num, sizeof num, v, vlen) < 0)
-		return IS("code") || IS("duplicates") || IS("body-length") ? -1 : 0;
 	if (IS("code"))
-		return *have |= HAVE_CODE, sscanf(num, "%lld", &m->code) == 1 ? 0 : -1;
-	if (IS("duplicates"))
-		return sscanf(num, "%lu", &m->duplicates) == 1 ? 0 : -1;
-	if (IS("body-length"))
-		return *have |= HAVE_LENGTH, sscanf(num, "%zu", &m->body_length) == 1 ? 0 : -1;
+		return *have |= HAVE_CODE, num_parse_n(v, vlen, LLONG_MIN, LLONG_MAX, &m->code);
+	if (IS("duplicates")) {
+		if (num_parse_n(v, vlen, 0, LONG_MAX, &n) < 0)
+			return -1;
+		m->duplicates = (unsigned long)n;
+		return 0;
+	}
+	if (IS("body-length")) {
+		*have |= HAVE_LENGTH;
+		if (num_parse_n(v, vlen, 0, ENTRY_MAX, &n) < 0)
+			return -1;
+		m->body_length = (size_t)n;
+		return 0;
+	}
 #undef IS
 	return 0;	/* unknown lines are for newer readers */
 }

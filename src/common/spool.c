@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "entry.h"
@@ -24,6 +25,15 @@
  * 8 concurrent writers; this bound is never reached in practice.
  */
 #define STORE_TRIES 4096
+
+/*
+ * How long a writer waits for the lock on an existing entry (an identical
+ * repeat) before it answers 503: a single serial responder must not hang
+ * behind a stuck holder, and kie.ai gives up after 15 s.
+ */
+#define LOCK_WAIT_MS 2000
+/* Entries of new/ that a health check counts at most (one small read). */
+#define HEALTH_COUNT_MAX 1000
 
 int
 spool_path(char *buf, size_t len, const char *spool_dir, const char *sub,
@@ -46,7 +56,7 @@ int
 spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen)
 {
 	static const char *subs[] = { "tmp", "new", "old", "taking", "cur", "state", "claim",
-	    "bad" };
+	    "bad", "expect", "pending" };
 	size_t nsubs = for_spooler ? sizeof subs / sizeof subs[0] : 3;
 	char path[PATH_MAX];
 
@@ -225,6 +235,32 @@ replace_entry(const char *spool_dir, const char *task_id, const char *tmppath,
 }
 
 /*
+ * flock(LOCK_EX) that gives up after about ms milliseconds (EWOULDBLOCK),
+ * polling with a growing pause: 1 ms doubling to 64 ms.
+ */
+static int
+lock_bounded(int fd, long ms)
+{
+	struct timespec t0, now, pause = { 0, 1000000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >= ms) {
+			errno = EWOULDBLOCK;
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 64000000)
+			pause.tv_nsec *= 2;
+	}
+}
+
+/*
  * new/<taskId> exists: lock it, make sure it is still the one at that name,
  * and merge.  Returns -1 (with *st untouched) when the caller should try
  * again because the entry changed or vanished under us.
@@ -247,7 +283,7 @@ merge_existing(const char *spool_dir, const struct entry_meta *now, const char *
 		*st = failure(errno, err, errlen, "open entry");
 		return 0;
 	}
-	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &a) < 0) {
+	if (lock_bounded(fd, LOCK_WAIT_MS) < 0 || fstat(fd, &a) < 0) {
 		*st = failure(errno, err, errlen, "lock entry");
 		goto out;
 	}
@@ -272,7 +308,7 @@ out:
 	return 0;
 }
 
-static void
+static int
 fill_meta(struct entry_meta *m, const struct spool_item *it)
 {
 	memset(m, 0, sizeof *m);
@@ -283,7 +319,8 @@ fill_meta(struct entry_meta *m, const struct spool_item *it)
 	entry_set_remote_addr(m, it->remote_addr);
 	m->signature_verified = it->signature_verified;
 	m->body_length = it->body_len;
-	sha256_hex(it->body, it->body_len, m->body_sha256);
+	/* Without its hash the entry could never be read back: no 200 for it. */
+	return sha256_hex(it->body, it->body_len, m->body_sha256);
 }
 
 /*
@@ -324,7 +361,10 @@ spool_store(const char *spool_dir, const struct spool_item *it,
 		snprintf(err, errlen, "spool_dir path too long");
 		return SPOOL_ERROR;
 	}
-	fill_meta(&m, it);
+	if (fill_meta(&m, it) < 0) {
+		snprintf(err, errlen, "cannot hash the body (out of memory?)");
+		return SPOOL_ERROR;
+	}
 	if (!opts->named_temp_only &&
 	    store_unnamed(spool_dir, &m, it->body, dest, opts->sync, &st, err, errlen)) {
 		if (st == SPOOL_ERROR || st == SPOOL_FULL)
@@ -359,31 +399,61 @@ spool_store(const char *spool_dir, const struct spool_item *it,
 	return st;
 }
 
+/* A spool subdirectory takes entries: it is a writable directory, or absent
+ * and spool_dir can hold it (the first store creates it).  0 or -1. */
+static int
+sub_writable(const char *spool_dir, const char *sub, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (spool_path(path, sizeof path, spool_dir, sub, NULL) < 0) {
+		snprintf(err, errlen, "spool_dir path too long");
+		return -1;
+	}
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT && access(spool_dir, W_OK | X_OK) == 0)
+			return 0;
+		snprintf(err, errlen, "%s/: %s", sub, errno == ENOENT ?
+		    "missing, and spool_dir not writable by this user" : strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || access(path, W_OK | X_OK) < 0) {
+		snprintf(err, errlen, "%s/ not writable by this user", sub);
+		return -1;
+	}
+	return 0;
+}
+
 int
 spool_health(const char *spool_dir, long long min_free, long *pending,
     char *err, size_t errlen)
 {
+	static const char *subs[] = { "tmp", "new", "old" };
 	char path[PATH_MAX];
 	DIR *d;
 	struct dirent *de;
 
+	/* stat and access only: a health check creates nothing. */
 	*pending = 0;
-	if (spool_prepare(spool_dir, false, err, errlen) < 0)
-		return -1;
-	if (spool_path(path, sizeof path, spool_dir, "new", NULL) < 0 || (d = opendir(path)) == NULL) {
-		snprintf(err, errlen, "new/: %s", strerror(errno));
+	if (require_dir(spool_dir) < 0) {
+		snprintf(err, errlen, "spool_dir %s: %s", spool_dir, strerror(errno));
 		return -1;
 	}
-	while ((de = readdir(d)) != NULL && *pending < 1000000)
-		if (de->d_name[0] != '.')
-			(*pending)++;
-	closedir(d);
-	if (access(path, W_OK) < 0 ||
-	    spool_path(path, sizeof path, spool_dir, "tmp", NULL) < 0 || access(path, W_OK) < 0) {
-		snprintf(err, errlen, "spool not writable by this user");
+	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+		if (sub_writable(spool_dir, subs[i], err, errlen) < 0)
+			return -1;
+	if (check_free(spool_dir, min_free, 0, err, errlen) < 0)
 		return -1;
+	/* A bounded count: a backlog of a million entries must not make it slow. */
+	if (spool_path(path, sizeof path, spool_dir, "new", NULL) == 0 &&
+	    (d = opendir(path)) != NULL) {
+		while (*pending < HEALTH_COUNT_MAX && (de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				(*pending)++;
+		closedir(d);
 	}
-	return check_free(spool_dir, min_free, 0, err, errlen);
+	return 0;
 }
 
 /* ---- listing ---- */
@@ -433,6 +503,33 @@ spool_list_free(char **names, size_t n)
 	free(names);
 }
 
+
+/* ---- registering tasks whose callback is expected ---- */
+
+int
+spool_expect(const char *spool_dir, const char *task_id, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (!taskid_valid(task_id, strlen(task_id))) {
+		snprintf(err, errlen, "not a valid taskId (%s)", TASKID_RULE);
+		return -1;
+	}
+	if (spool_path(path, sizeof path, spool_dir, "expect", task_id) < 0) {
+		snprintf(err, errlen, "spool_dir path too long");
+		return -1;
+	}
+	/* An empty file: its name appearing is the whole registration. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
+	if (fd < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
 
 /* ---- the spooler's half: taking entries ---- */
 

@@ -13,6 +13,14 @@
  *                    taking in (normally empty: only a crash leaves one)
  *   cur/<taskId>     the latest entry the spooler has taken in
  *   bad/<taskId>.<unique>  an entry that could not be read, kept for a person
+ *   expect/<taskId>  an empty file: a task submitted to the provider whose
+ *                    callback is expected (veo-spooler expect, or any
+ *                    program that creates the file); the spooler turns it
+ *                    into a task waiting for its callback and removes it
+ *   state/<taskId>   the spooler's record of the task (task.h)
+ *   pending/<taskId> an empty file: the task is one a sweep must look at
+ *                    (pending, a hook owed, an upgrade under way); finished
+ *                    tasks have none, so a sweep does not read them (task.h)
  *
  * The responder writes only tmp/, new/ and old/; everything else under
  * spool_dir belongs to the spooler.
@@ -26,7 +34,7 @@
  *
  * Repeats (promise 4): when new/<taskId> holds the same body (by SHA-256),
  * only its duplicate count and last-received time change, under an flock
- * on the entry; a different body replaces it and the old one moves to old/.
+ * on the entry, waited for at most 2 s (then _ERROR: the sender retries); a different body replaces it and the old one moves to old/.
  * Creation uses link(2), which fails rather than overwrites, so two writers
  * of one task never lose each other's entry.
  *
@@ -79,6 +87,13 @@ struct spool_opts {
 enum spool_status spool_store(const char *spool_dir, const struct spool_item *it,
     const struct spool_opts *opts, char *err, size_t errlen);
 
+/*
+ * Registers task_id as expected: creates spool_dir/expect/<task_id> (an
+ * empty file; an existing one is fine).  0, or -1 with err, also for a
+ * taskId the responder would refuse.
+ */
+int spool_expect(const char *spool_dir, const char *task_id, char *err, size_t errlen);
+
 /* ---- the spooler's half ---- */
 
 enum spool_read {
@@ -122,9 +137,11 @@ enum spool_read spool_read(const char *spool_dir, const char *sub, const char *t
 void spool_entry_free(struct spool_entry *e);
 
 /*
- * Health of the spool: 0 when it can take writes (directories present and
- * writable, min_free available), -1 with a reason in err otherwise.  Counts
- * the entries waiting in new/ into *pending (capped at 1000000).
+ * Health of the spool: 0 when a store could succeed (spool_dir present;
+ * tmp/, new/ and old/ writable, or absent with spool_dir writable; min_free
+ * available), -1 with a reason in err otherwise.  Creates nothing.  Counts
+ * the entries waiting in new/ into *pending, reading at most 1000 of them:
+ * 1000 means "1000 or more".
  */
 int spool_health(const char *spool_dir, long long min_free, long *pending,
     char *err, size_t errlen);
@@ -132,7 +149,7 @@ int spool_health(const char *spool_dir, long long min_free, long *pending,
 /*
  * Checks that spool_dir exists and creates the subdirectories its user
  * needs: tmp/, new/ and old/ for the responder; also taking/, cur/, state/,
- * claim/ and bad/ for the spooler.  0, or -1 with a reason in err.
+ * claim/, bad/, expect/ and pending/ for the spooler.  0, or -1 with a reason in err.
  */
 int spool_prepare(const char *spool_dir, bool for_spooler, char *err, size_t errlen);
 

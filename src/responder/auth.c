@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numparse.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -62,8 +64,9 @@ query_param(const char *query, const char *name, char *out, size_t outlen)
 	return -1;
 }
 
-bool
-secret_equal(const char *a, const char *b)
+/* 1 equal, 0 not, -1 when the digests could not be computed. */
+static int
+secret_equal_n(const char *a, size_t alen, const char *b, size_t blen)
 {
 	unsigned char da[32], db[32];
 	unsigned int la = 0, lb = 0;
@@ -72,22 +75,56 @@ secret_equal(const char *a, const char *b)
 	 * Comparing digests takes the same time whatever the lengths and
 	 * contents, so neither the length nor a prefix of a secret leaks.
 	 */
-	if (!EVP_Digest(a, strlen(a), da, &la, EVP_sha256(), NULL) ||
-	    !EVP_Digest(b, strlen(b), db, &lb, EVP_sha256(), NULL))
-		return false;
+	if (!EVP_Digest(a, alen, da, &la, EVP_sha256(), NULL) ||
+	    !EVP_Digest(b, blen, db, &lb, EVP_sha256(), NULL))
+		return -1;
 	return CRYPTO_memcmp(da, db, sizeof da) == 0;
+}
+
+bool
+secret_equal(const char *a, const char *b)
+{
+	return secret_equal_n(a, strlen(a), b, strlen(b)) == 1;
+}
+
+enum token_result
+auth_token_check(const char *expected, const char *query)
+{
+	const char *p = query;
+
+	if (query == NULL)
+		return TOKEN_BAD;
+	/* The first "token=" segment counts; its value is compared as it came. */
+	while (*p) {
+		size_t seglen = strcspn(p, "&");
+
+		if (seglen > 6 && strncmp(p, "token=", 6) == 0) {
+			int eq = secret_equal_n(expected, strlen(expected), p + 6, seglen - 6);
+
+			return eq < 0 ? TOKEN_ERROR : eq ? TOKEN_OK : TOKEN_BAD;
+		}
+		if (p[seglen] == '\0')
+			break;
+		p += seglen + 1;
+	}
+	return TOKEN_BAD;
 }
 
 bool
 auth_token_ok(const char *expected, const char *query)
 {
-	char got[512];
-	long n = query_param(query, "token", got, sizeof got);
+	return auth_token_check(expected, query) == TOKEN_OK;
+}
 
-	/* A decoded %00 would cut the value short: "<token>%00junk" is not the token. */
-	if (n < 0 || (size_t)n != strlen(got))
-		return false;
-	return secret_equal(expected, got);
+int
+auth_token_care(const char *token)
+{
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~";
+
+	for (const char *t = token; t && *t; t++)
+		if (strchr(plain, *t) == NULL)
+			return (unsigned char)*t;
+	return 0;
 }
 
 int
@@ -108,21 +145,11 @@ auth_hmac_sign(const char *key, const char *task_id, const char *ts,
 	return 0;
 }
 
+/* Unix seconds: plain digits, at most 12 of them. */
 static int
 parse_timestamp(const char *s, long long *out)
 {
-	long long v = 0;
-	size_t n = 0;
-
-	for (; isdigit((unsigned char)*s); s++, n++) {
-		if (n >= 12)
-			return -1;
-		v = v * 10 + (*s - '0');
-	}
-	if (n == 0 || *s != '\0')
-		return -1;
-	*out = v;
-	return 0;
+	return num_parse(s, 0, 999999999999LL, out);
 }
 
 /* A header value without surrounding blanks, into buf. */
@@ -143,13 +170,16 @@ trimmed(const char *s, char *buf, size_t len)
 	return 0;
 }
 
-static bool
+/* 1 signed by key, 0 not (or no key), -1 when the HMAC could not be computed. */
+static int
 signed_by(const char *key, const char *task_id, const char *ts, const char *sig)
 {
 	char want[HMAC_B64_LEN + 1];
 
-	if (key == NULL || auth_hmac_sign(key, task_id, ts, want) < 0)
-		return false;
+	if (key == NULL)
+		return 0;
+	if (auth_hmac_sign(key, task_id, ts, want) < 0)
+		return -1;
 	/* Lengths are public (always 44); contents are compared in constant time. */
 	return strlen(sig) == HMAC_B64_LEN && CRYPTO_memcmp(want, sig, HMAC_B64_LEN) == 0;
 }
@@ -160,7 +190,7 @@ auth_hmac_check(const char *key, const char *key_previous, long long tolerance,
 {
 	char sigbuf[128], tsbuf[16];
 	long long t;
-	bool ok;
+	int cur, prev;
 
 	if (ts == NULL || sig == NULL || *ts == '\0' || *sig == '\0')
 		return HMAC_MISSING;
@@ -171,9 +201,12 @@ auth_hmac_check(const char *key, const char *key_previous, long long tolerance,
 	if (trimmed(sig, sigbuf, sizeof sigbuf) < 0)
 		return HMAC_MISMATCH;
 	/* Both keys are always tried, so timing does not tell which matched. */
-	ok = signed_by(key, task_id, tsbuf, sigbuf);
-	ok |= signed_by(key_previous, task_id, tsbuf, sigbuf);
-	return ok ? HMAC_OK : HMAC_MISMATCH;
+	cur = signed_by(key, task_id, tsbuf, sigbuf);
+	prev = signed_by(key_previous, task_id, tsbuf, sigbuf);
+	if (cur == 1 || prev == 1)
+		return HMAC_OK;
+	/* A taskId too long to sign, or libcrypto out of memory: not the sender's fault. */
+	return cur < 0 || prev < 0 ? HMAC_ERROR : HMAC_MISMATCH;
 }
 
 const char *
@@ -185,6 +218,7 @@ auth_hmac_reason(enum hmac_result r)
 	case HMAC_BAD_TIMESTAMP: return "X-Webhook-Timestamp is not a Unix time in seconds";
 	case HMAC_EXPIRED: return "X-Webhook-Timestamp is outside the allowed clock skew";
 	case HMAC_MISMATCH: return "X-Webhook-Signature does not match";
+	case HMAC_ERROR: return "signature could not be checked";
 	}
 	return "signature invalid";
 }
@@ -247,10 +281,9 @@ cidr_match(const char *entry, const struct addr *a)
 	maxbits = net.family == AF_INET && strchr(buf, ':') == NULL ? 32 : 128;
 	bits = net.family == AF_INET ? 32 : 128;
 	if (slash) {
-		char *end;
-		long v = strtol(slash + 1, &end, 10);
+		long long v;
 
-		if (slash[1] == '\0' || *end != '\0' || v < 0 || v > maxbits)
+		if (num_parse(slash + 1, 0, maxbits, &v) < 0)
 			return -1;
 		/* A mapped network "::ffff:10.0.0.0/104" counts its bits on IPv4. */
 		if (net.family == AF_INET && strchr(buf, ':') != NULL)

@@ -1,7 +1,8 @@
 /*
  * auth: the three gates in front of the spool.
  *
- *  - token:  "?token=<token>" in the query string, compared in constant time.
+ *  - token:  "?token=<token>" in the query string, compared raw (undecoded)
+ *            in constant time.
  *  - HMAC:   X-Webhook-Signature = base64(HMAC-SHA256(key, taskId "." ts)),
  *            ts = X-Webhook-Timestamp (Unix seconds) within tolerance either
  *            way; the current and the previous key are both accepted.
@@ -29,8 +30,24 @@ long query_param(const char *query, const char *name, char *out, size_t outlen);
 /* Constant-time equality of two strings, whatever their lengths. */
 bool secret_equal(const char *a, const char *b);
 
-/* True when the query string carries token=<expected>. */
+/*
+ * True when the first "token=" of the query string carries exactly
+ * <expected>, compared raw: neither side is percent-decoded, so the token is
+ * what appears in the callback URL byte for byte ("a%2Bb" matches only
+ * "a%2Bb", never "a+b").
+ */
 bool auth_token_ok(const char *expected, const char *query);
+
+/* The same, telling a failure of libcrypto (ours: answer 503) from a bad token. */
+enum token_result { TOKEN_OK, TOKEN_BAD, TOKEN_ERROR };
+enum token_result auth_token_check(const char *expected, const char *query);
+
+/*
+ * The first character of token outside [A-Za-z0-9._~-], which a URL may
+ * carry differently from how it was written (encoded, or as a separator):
+ * 0 when there is none.
+ */
+int auth_token_care(const char *token);
 
 /* Writes base64(HMAC-SHA256(key, task_id "." ts)) into out (45 bytes). 0 or -1. */
 int auth_hmac_sign(const char *key, const char *task_id, const char *ts,
@@ -42,6 +59,7 @@ enum hmac_result {
 	HMAC_BAD_TIMESTAMP,	/* not a plain decimal number */
 	HMAC_EXPIRED,		/* outside the tolerance */
 	HMAC_MISMATCH,		/* no key produces this signature */
+	HMAC_ERROR,		/* the HMAC could not be computed: ours, answer 503 */
 };
 
 /*

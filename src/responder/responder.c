@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "callback.h"
 #include "log.h"
+#include "numparse.h"
 #include "spool.h"
 
 /* What a request came to: the reply and what the log line says. */
@@ -142,6 +143,13 @@ check_health(struct req *r, struct outcome *o)
 	char err[256];
 
 	o->result = "health";
+	if (responder_auth_missing(&r->set) != NULL) {
+		log_line("health: %s", responder_auth_missing(&r->set));
+		o->status = 503;
+		o->retry_after = true;
+		snprintf(o->msg, sizeof o->msg, "server misconfigured");
+		return -1;
+	}
 	if (spool_health(r->set.spool_dir, r->set.min_free, &o->pending, err, sizeof err) < 0) {
 		log_line("health: %s", err);	/* details for the operator only */
 		o->status = 503;
@@ -166,6 +174,32 @@ check_method(struct req *r, struct outcome *o)
 	    m && strlen(m) < 16 && strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(m) ? m : "?");
 }
 
+const char *
+responder_auth_missing(const struct settings *s)
+{
+	if (s->token != NULL || s->hmac_key != NULL || s->allow_from != NULL || s->auth_none)
+		return NULL;
+	return "no authentication configured: set token, hmac_key or allow_from "
+	    "(or auth = none to accept callbacks from anyone)";
+}
+
+/*
+ * Nothing is stored without a gate, unless the operator said "auth = none":
+ * an open spool by default would take callbacks from anyone.  503, not 4xx:
+ * kie.ai retries, and the callback arrives once the setting is fixed.
+ */
+static int
+check_auth_configured(struct req *r, struct outcome *o)
+{
+	const char *why = responder_auth_missing(&r->set);
+
+	if (why == NULL)
+		return 0;
+	log_line("configuration: %s", why);
+	o->retry_after = true;
+	return reject(o, 503, "misconfigured", "%s", "server misconfigured; try again later");
+}
+
 static int
 check_address(struct req *r, struct outcome *o)
 {
@@ -186,8 +220,18 @@ check_address(struct req *r, struct outcome *o)
 static int
 check_token(struct req *r, struct outcome *o)
 {
-	if (r->set.token == NULL || auth_token_ok(r->set.token, param(r, "QUERY_STRING")))
+	enum token_result t;
+
+	if (r->set.token == NULL)
 		return 0;
+	t = auth_token_check(r->set.token, param(r, "QUERY_STRING"));
+	if (t == TOKEN_OK)
+		return 0;
+	if (t == TOKEN_ERROR) {
+		/* Not the sender's fault: a 401 would make kie.ai give up. */
+		o->retry_after = true;
+		return reject(o, 503, "error", "%s", "token could not be checked; retry later");
+	}
 	return reject(o, 401, "rejected", "%s", "missing or wrong token");
 }
 
@@ -196,18 +240,14 @@ static int
 check_length(struct req *r, struct outcome *o)
 {
 	const char *cl = param(r, "CONTENT_LENGTH");
-	unsigned long long n = 0;
+	long long n;
 
 	if (cl == NULL || *cl == '\0')
 		return reject(o, 411, "rejected", "%s", "Content-Length required");
-	for (const char *p = cl; *p; p++) {
-		if (!isdigit((unsigned char)*p))
-			return reject(o, 400, "rejected", "%s", "Content-Length is not a number");
-		if (n > (unsigned long long)r->set.max_body)
-			break;	/* already too large; stop before overflow */
-		n = n * 10 + (unsigned)(*p - '0');
-	}
-	if (n > (unsigned long long)r->set.max_body) {
+	if (cl[strspn(cl, "0123456789")] != '\0')
+		return reject(o, 400, "rejected", "%s", "Content-Length is not a number");
+	/* Digits only: what does not parse within max_body is too large. */
+	if (num_parse(cl, 0, r->set.max_body, &n) < 0) {
 		char lim[32];
 
 		snprintf(lim, sizeof lim, "%lld", r->set.max_body);
@@ -265,9 +305,16 @@ static int
 check_payload(struct req *r, struct outcome *o)
 {
 	char err[200];
+	int rc;
 
 	r->cb_parsed = true;
-	if (callback_parse(r->body, r->body_len, &r->cb, err, sizeof err) < 0)
+	rc = callback_parse(r->body, r->body_len, &r->cb, err, sizeof err);
+	if (rc == CALLBACK_NOMEM) {
+		/* Ours, not the sender's: 400 would make kie.ai give up. */
+		o->retry_after = true;
+		return reject(o, 503, "error", "%s", "out of memory; retry later");
+	}
+	if (rc < 0)
 		return reject(o, 400, "rejected", "%s", err);
 	return 0;
 }
@@ -282,6 +329,10 @@ check_signature(struct req *r, struct outcome *o)
 	h = auth_hmac_check(r->set.hmac_key, r->set.hmac_key_previous, r->set.hmac_tolerance,
 	    r->cb.task_id, param(r, "HTTP_X_WEBHOOK_TIMESTAMP"),
 	    param(r, "HTTP_X_WEBHOOK_SIGNATURE"), time(NULL));
+	if (h == HMAC_ERROR) {
+		o->retry_after = true;
+		return reject(o, 503, "error", "%s", auth_hmac_reason(h));
+	}
 	if (h != HMAC_OK)
 		return reject(o, 401, "rejected", "%s", auth_hmac_reason(h));
 	r->verified = true;
@@ -332,7 +383,8 @@ static void
 run_checks(struct req *r, struct outcome *o)
 {
 	static int (*const checks[])(struct req *, struct outcome *) = {
-		check_method, check_address, check_token, check_length, check_type,
+		check_method, check_auth_configured, check_address, check_token,
+		check_length, check_type,
 		read_body, check_payload, check_signature,
 	};
 	const char *method = param(r, "REQUEST_METHOD");
@@ -364,7 +416,9 @@ log_request(const struct req *r, const struct outcome *o, const struct timespec 
 		strcpy(task, "-");
 	log_escape(addr, sizeof addr, ra && *ra ? ra : "-", ra && *ra ? strlen(ra) : 1);
 	log_escape(msg, sizeof msg, o->msg, strlen(o->msg));
-	log_line("%s status=%d task=%s remote=%s us=%lld result=%s msg=\"%s\"",
+	/* Successes are information; refusals warnings; our failures errors. */
+	log_at(o->status < 400 ? LOG_LEVEL_INFO : o->status < 500 ? LOG_LEVEL_WARNING : LOG_LEVEL_ERR,
+	    "%s status=%d task=%s remote=%s us=%lld result=%s msg=\"%s\"",
 	    log_timestamp(ts, sizeof ts), o->status, task, addr, us, o->result, msg);
 }
 

@@ -3,13 +3,16 @@
  * whether it came through FastCGI or plain CGI.
  *
  * The checks run cheapest first, so nothing unauthenticated is parsed:
- * method (405) -> allow_from (403) -> token (401) -> Content-Length (411,
+ * method (405) -> some authentication configured, or "auth = none" (503)
+ * -> allow_from (403) -> token (401) -> Content-Length (411,
  * 413; before a byte of the body is read) -> Content-Type (415) -> body
  * read (400 if short) -> JSON and schema (400) -> HMAC signature (401) ->
  * spool write (200, or 503 with Retry-After).  "GET ?health" answers a
- * small JSON without touching anything but the spool directory.
+ * small JSON after a few stat(2)-like checks: it creates nothing and reads
+ * at most one bounded batch of new/.
  *
- * Every request ends in exactly one JSON reply and one log line on stderr.
+ * Every request ends in exactly one JSON reply and one log line (log.h):
+ * no query string, no header value, no secret in it.
  */
 #ifndef VEO_RESPONDER_H
 #define VEO_RESPONDER_H
@@ -38,5 +41,12 @@ struct request_io {
  */
 int responder_handle(const struct config *cfg, const char *cfg_error,
     const struct request_io *io);
+
+/*
+ * NULL when s names some authentication (token, hmac_key, allow_from) or
+ * "auth = none"; otherwise the reason callbacks are refused, naming the
+ * settings that are missing.
+ */
+const char *responder_auth_missing(const struct settings *s);
 
 #endif

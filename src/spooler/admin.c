@@ -88,7 +88,9 @@ print_row(const struct task *t, enum task_state shown)
 
 	for (size_t i = 0; i < t->nfiles; i++)
 		done += t->files[i].done;
-	log_escape(err, sizeof err, t->error ? t->error : "", t->error ? strlen(t->error) : 0);
+	const char *why = t->error && t->error[0] ? t->error : task_waiting_for(t);
+
+	log_escape(err, sizeof err, why, strlen(why));
 	if (shown == TASK_PENDING && t->next_attempt > time(NULL))
 		snprintf(when, sizeof when, "retry in %llds ", (long long)(t->next_attempt - time(NULL)));
 	printf("%-36s %-8s %4lld %8ld %3zu/%-3zu %s%s\n", t->task_id, task_state_name(shown),
@@ -238,4 +240,24 @@ admin_purge(const struct settings *s, long days, bool files)
 	if (isatty(STDOUT_FILENO))
 		printf("purged %d task%s\n", removed, removed == 1 ? "" : "s");
 	return 0;
+}
+
+int
+admin_expect(const struct settings *s, char **task_ids, int n)
+{
+	char err[256], esc[300];
+	int rc = 0;
+
+	if (spool_prepare(s->spool_dir, true, err, sizeof err) < 0) {
+		log_line("expect: %s", err);
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (spool_expect(s->spool_dir, task_ids[i], err, sizeof err) < 0) {
+			log_escape(esc, sizeof esc, task_ids[i], strlen(task_ids[i]));
+			log_line("expect: '%s': %s", esc, err);
+			rc = 2;
+		}
+	}
+	return rc;
 }

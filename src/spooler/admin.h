@@ -5,6 +5,9 @@
  *                              the fields of task.h); callbacks still
  *                              waiting in new/ show as pending
  *   retry TASKID               a failed or waiting task is due again now
+ *   expect TASKID...           registers submitted tasks (spool.h, expect/):
+ *                              idempotent; a taskId the responder would
+ *                              refuse is refused here too
  *   purge --older-than DAYS [--files]
  *                              forget done and failed tasks not updated for
  *                              DAYS days; with --files also their downloads
@@ -21,5 +24,6 @@
 int admin_status(const struct settings *s, bool json, const char *task_id);
 int admin_retry(const struct settings *s, const char *task_id);
 int admin_purge(const struct settings *s, long days, bool files);
+int admin_expect(const struct settings *s, char **task_ids, int n);
 
 #endif

@@ -82,6 +82,26 @@ drain(CURLM *multi)
 	return ended;
 }
 
+/*
+ * The deadline has passed: every transfer under way stops, its .part kept
+ * for the next run to resume (FETCH_STOPPED: no attempt is counted).
+ */
+static size_t
+stop_all(struct xfer *xs, size_t nslots, CURLM *multi)
+{
+	size_t stopped = 0;
+
+	for (size_t i = 0; i < nslots; i++) {
+		if (xs[i].job == NULL)
+			continue;
+		xfer_fail(&xs[i], FETCH_STOPPED, "stopped at the time limit of this run "
+		    "(--max-time); it resumes in the next run");
+		xfer_finish(&xs[i], multi);
+		stopped++;
+	}
+	return stopped;
+}
+
 static struct xfer *
 free_slot(struct xfer *xs, size_t nslots)
 {
@@ -127,6 +147,8 @@ fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o)
 		if (curl_multi_perform(multi, &still) != CURLM_OK)
 			break;
 		active -= drain(multi);
+		if (active > 0 && o->deadline != 0 && time(NULL) >= o->deadline)
+			active -= stop_all(xs, parallel, multi);
 		if (active > 0 && curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			break;
 		/* The poll wakes at least once a second, so does the tick. */
@@ -142,6 +164,9 @@ fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o)
 		xfer_fail(&xs[i], FETCH_NETWORK, "libcurl failed during the transfer");
 		xfer_finish(&xs[i], multi);
 	}
+	/* Jobs never started (the deadline came first) end here too. */
+	for (i = next; o->job_done != NULL && i < n; i++)
+		o->job_done(&jobs[i], o->job_done_arg);
 	rc = 0;
 err:
 	progress_free(pg);

@@ -91,6 +91,24 @@ check_announced(struct xfer *x)
 }
 
 /*
+ * Is this 206 a piece of the version the .part holds?  A server that
+ * ignores If-Range answers 206 for a changed file too: its validator
+ * (ETag, else Last-Modified) must be the one saved with the .part.
+ */
+static bool
+same_version(struct xfer *x)
+{
+	const char *etag = xfer_header_str(x->easy, "ETag");
+	const char *lastmod = xfer_header_str(x->easy, "Last-Modified");
+
+	if (x->pi.etag[0] != '\0')
+		return etag != NULL && strcmp(etag, x->pi.etag) == 0;
+	if (x->pi.lastmod[0] != '\0')
+		return lastmod != NULL && strcmp(lastmod, x->pi.lastmod) == 0;
+	return true;	/* size alone: checked against Content-Range */
+}
+
+/*
  * A 206 answers our Range: it must start where .part ends and describe
  * the same whole file; then the hash is seeded from what is on disk.
  */
@@ -107,8 +125,8 @@ accept_partial(struct xfer *x)
 	}
 	if (cr == NULL || sscanf(cr, "bytes %lld-%lld/%lld", &first, &last, &total) != 3 ||
 	    first != x->offset || last < first || last >= total ||
-	    (x->pi.total >= 0 && total != x->pi.total)) {
-		/* Not the continuation we asked for: start over, once. */
+	    (x->pi.total >= 0 && total != x->pi.total) || !same_version(x)) {
+		/* Not the continuation we asked for: start over, once, never splice. */
 		x->hop.restart = true;
 		return -1;
 	}
@@ -142,7 +160,7 @@ accept_whole(struct xfer *x)
 	 * crash cannot pair old bytes with a new validator.
 	 */
 	if (x->hop.fd < 0 || fsync(x->hop.fd) < 0) {
-		xfer_fail(x, FETCH_LOCAL, "cannot write %s: %s", x->part, strerror(errno));
+		xfer_write_failed(x, x->part);
 		return -1;
 	}
 	memset(&pi, 0, sizeof pi);
@@ -150,7 +168,7 @@ accept_whole(struct xfer *x)
 	partinfo_copy_value(pi.lastmod, sizeof pi.lastmod, xfer_header_str(x->easy, "Last-Modified"));
 	pi.total = x->hop.announced;
 	if (partinfo_save(x->info, &pi) < 0) {
-		xfer_fail(x, FETCH_LOCAL, "cannot write %s: %s", x->info, strerror(errno));
+		xfer_write_failed(x, x->info);
 		return -1;
 	}
 	return 0;
@@ -263,7 +281,7 @@ xfer_on_write(char *buf, size_t size, size_t n, void *arg)
 	if (sniff_feed(x, buf, len) < 0)
 		return 0;
 	if (sha256_update(x->hop.sha, buf, len) < 0 || buffer_write(x, buf, len) < 0) {
-		xfer_fail(x, FETCH_LOCAL, "cannot write %s: %s", x->part, strerror(errno));
+		xfer_write_failed(x, x->part);
 		return 0;
 	}
 	x->hop.received += (long long)len;
@@ -368,7 +386,7 @@ finalize(struct xfer *x)
 	job->bytes = x->offset + x->hop.received;
 	return 0;
 err:
-	xfer_fail(x, FETCH_LOCAL, "cannot store %s: %s", job->dest, strerror(errno));
+	xfer_write_failed(x, job->dest);
 	return -1;
 }
 
@@ -465,5 +483,7 @@ xfer_finish(struct xfer *x, CURLM *multi)
 			    fetch_result_name(job->result), job->error);
 		progress_end(x->pg, x->slot, line);
 	}
+	if (x->o->job_done != NULL)
+		x->o->job_done(job, x->o->job_done_arg);
 	x->job = NULL;
 }

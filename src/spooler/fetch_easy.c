@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "cabundle.h"
 #include "log.h"
 #include "netguard.h"
 
@@ -14,7 +15,6 @@
 #define VEO_VERSION "0"
 #endif
 
-#define SYSTEM_CAPATH	"/etc/ssl/certs"
 
 /* ---- callbacks ---- */
 
@@ -137,15 +137,12 @@ setup_easy(struct xfer *x)
 	SET(CURLOPT_OPENSOCKETDATA, x);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (o->ca_file != NULL && o->ca_file[0] != '\0') {
-		/* OpenSSL loads both: the extra CA and the system's store. */
-		SET(CURLOPT_CAINFO, o->ca_file);
-		SET(CURLOPT_CAPATH, SYSTEM_CAPATH);
-	}
+	if (cabundle_setopt(e, o->ca_file) != CURLE_OK)	/* ca_file and the system's store */
+		return -1;
 	if (o->max_file_size > 0)
 		SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_file_size);
 	SET(CURLOPT_CONNECTTIMEOUT, o->connect_timeout > 0 ? o->connect_timeout : 30L);
-	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+	SET(CURLOPT_LOW_SPEED_LIMIT, xfer_min_speed(o));
 	SET(CURLOPT_LOW_SPEED_TIME, xfer_stall_time(o));
 	SET(CURLOPT_FAILONERROR, 0L);		/* the status is read by us */
 	SET(CURLOPT_HEADERFUNCTION, xfer_on_header);

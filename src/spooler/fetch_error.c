@@ -1,5 +1,7 @@
 #include "xfer.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +19,12 @@ xfer_fail(struct xfer *x, enum fetch_result r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(x->job->error, sizeof x->job->error, fmt, ap);
 	va_end(ap);
+}
+
+long
+xfer_min_speed(const struct fetch_opts *o)
+{
+	return o->min_speed > 0 ? o->min_speed : 1L;
 }
 
 long
@@ -75,7 +83,7 @@ xfer_curl_error(struct xfer *x, CURLcode rc)
 {
 	char a[16], b[16], detail[sizeof x->hop.errbuf];
 	long long got = x->offset + x->hop.received;
-	curl_off_t connect = 0;
+	curl_off_t connect = 0, pretransfer = 0;
 	long long size;
 	long oserr = 0;
 
@@ -96,8 +104,15 @@ xfer_curl_error(struct xfer *x, CURLcode rc)
 		xfer_fail(x, FETCH_NETWORK, "cannot resolve host %s", x->host);
 		return;
 	case CURLE_OPERATION_TIMEDOUT:
-		if (connect > 0)
-			xfer_fail(x, FETCH_NETWORK, "stalled: no data for %ld s (after %s)",
+		/*
+		 * A reused connection has no connect time of its own: whether
+		 * the request went out (pretransfer) tells a stall from a
+		 * connection that never came.
+		 */
+		curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+		if (connect > 0 || pretransfer > 0 || x->hop.status != 0 || got > 0)
+			xfer_fail(x, FETCH_NETWORK, "too slow: under %s/s for %ld s (after %s)",
+			    progress_bytes(b, sizeof b, xfer_min_speed(x->o)),
 			    xfer_stall_time(x->o), progress_bytes(a, sizeof a, got));
 		else
 			xfer_fail(x, FETCH_NETWORK, "timed out connecting to %s", x->host);
@@ -141,4 +156,21 @@ xfer_curl_error(struct xfer *x, CURLcode rc)
 	}
 	xfer_fail(x, FETCH_NETWORK, "%s from %s after %s: %s", curl_easy_strerror(rc),
 	    x->host, progress_bytes(a, sizeof a, got), detail);
+}
+
+void
+xfer_write_failed(struct xfer *x, const char *path)
+{
+	int saved = errno;
+	char dir[PATH_MAX], *slash;
+
+	if (saved != ENOSPC && saved != EDQUOT) {
+		xfer_fail(x, FETCH_LOCAL, "cannot write %s: %s", path, strerror(saved));
+		return;
+	}
+	snprintf(dir, sizeof dir, "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	xfer_fail(x, FETCH_DISK_FULL, "the disk holding %s is full (%s); the partial file is "
+	    "kept and resumes", dir, strerror(saved));
 }

@@ -14,13 +14,13 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "cabundle.h"
 #include "log.h"
 
 #ifndef VEO_VERSION
 #define VEO_VERSION "0"
 #endif
 
-#define SYSTEM_CAPATH	"/etc/ssl/certs"
 #define MIN_KEY_LEN	8		/* so that "***" never hides ordinary text */
 #define MAX_URLS	64
 #define MAX_URL_LEN	4096
@@ -360,10 +360,8 @@ kie_new(const struct kie_opts *o, char *err, size_t errlen)
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (o->ca_file != NULL && o->ca_file[0] != '\0') {
-		SET(CURLOPT_CAINFO, o->ca_file);	/* copied by libcurl */
-		SET(CURLOPT_CAPATH, SYSTEM_CAPATH);
-	}
+	if (cabundle_setopt(e, o->ca_file) != CURLE_OK)	/* ca_file and the system's store */
+		goto fail;
 	SET(CURLOPT_ACCEPT_ENCODING, "");	/* gzip and whatever libcurl decodes */
 	SET(CURLOPT_USERAGENT, "veo-spooler/" VEO_VERSION);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)k->max_answer);

@@ -218,6 +218,21 @@ netguard_host_allowed(const char *list, const char *host)
 	return false;
 }
 
+/*
+ * A URL for a message: escaped, and cut before its query or fragment, which
+ * may hold a signature or token of the result host ("?..." marks the cut).
+ */
+static char *
+url_for_message(char *esc, size_t len, const char *url)
+{
+	size_t n = strcspn(url, "?#");
+
+	log_escape(esc, len, url, n);
+	if (url[n] != '\0' && strlen(esc) + 5 <= len)
+		strcat(esc, "?...");
+	return esc;
+}
+
 int
 netguard_url_check(const char *url, bool https_only, const char *allow_hosts,
     char *err, size_t errlen)
@@ -238,13 +253,13 @@ netguard_url_check(const char *url, bool https_only, const char *allow_hosts,
 	uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
 	if (uc != CURLUE_OK) {
 		snprintf(err, errlen, "not a valid absolute URL (%s): \"%s\"",
-		    curl_url_strerror(uc), log_escape(esc, sizeof esc, url, strlen(url)));
+		    curl_url_strerror(uc), url_for_message(esc, sizeof esc, url));
 		goto err;
 	}
 	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
 		snprintf(err, errlen, "URL without a host: \"%s\"",
-		    log_escape(esc, sizeof esc, url, strlen(url)));
+		    url_for_message(esc, sizeof esc, url));
 		goto err;
 	}
 	if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0) {

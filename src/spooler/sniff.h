@@ -13,7 +13,7 @@
 #include "media.h"
 
 /* Bytes needed for a verdict (fewer are judged as they are: a short file). */
-#define SNIFF_LEN 16
+#define SNIFF_LEN 64
 
 /*
  * True when the first len bytes of a file (len <= SNIFF_LEN is enough)

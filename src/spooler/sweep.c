@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "advice.h"
+#include "authority.h"
 #include "callback.h"
 #include "claim.h"
 #include "entry.h"
@@ -22,6 +23,7 @@
 #include "spool.h"
 #include "task.h"
 #include "taskdir.h"
+#include "taskid.h"
 
 #define TMP_MAX_AGE 86400
 #define PARTIAL_MAX_AGE 86400	/* a .part untouched this long is a leftover */
@@ -31,17 +33,67 @@
 #define BATCH_MAX 64		/* tasks downloaded together */
 #define HOOK_OUTPUT "hooks.log"	/* in spool_dir: the hooks' stdout and stderr */
 
+/* A growing list of taskIds (malloc'd strings). */
+struct id_list {
+	char **v;
+	size_t n, cap;
+};
+
+/* Appends a copy of id; on no memory the id is left out (its state still says it). */
+static void
+id_list_add(struct id_list *l, const char *id)
+{
+	char *copy;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **v = realloc(l->v, cap * sizeof *v);
+
+		if (v == NULL)
+			return;
+		l->v = v;
+		l->cap = cap;
+	}
+	if ((copy = strdup(id)) != NULL)
+		l->v[l->n++] = copy;
+}
+
+static void
+id_list_clear(struct id_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
+}
+
 struct sweep {
 	const struct settings *s;
 	const struct sweep_opts *o;
 	struct sweep_stats *st;
 	time_t now;
 	time_t deadline;
-	char **owed;		/* taskIds whose hook is owed (task.h), malloc'd */
-	size_t nowed, capowed;
+	struct id_list owed;	/* tasks whose hook is owed (task.h) */
+	struct id_list upgrade;	/* tasks done in this sweep that want an upgrade */
 	bool told_disk_full;	/* reported once a sweep */
 	bool told_no_dir;	/* likewise: download directories cannot be made */
+	struct authority *auth;	/* kie.ai's API; NULL without api_key */
+	bool api_stopped;	/* no more questions this sweep */
 };
+
+/* A signal asked the run to end (sweep_opts.stop). */
+static bool
+stopping(const struct sweep *w)
+{
+	return w->o->stop != NULL && *w->o->stop;
+}
+
+/* Remembers when something becomes due next (sweep_stats.next_due). */
+static void
+note_due(struct sweep *w, long long when)
+{
+	if (when > 0 && (w->st->next_due == 0 || when < w->st->next_due))
+		w->st->next_due = when;
+}
 
 /* ---- reporting ---- */
 
@@ -79,19 +131,7 @@ hook_command(const struct sweep *w, enum task_hook h)
 static void
 owe_hook(struct sweep *w, const char *task_id)
 {
-	char *id;
-
-	if (w->nowed == w->capowed) {
-		size_t cap = w->capowed ? w->capowed * 2 : 16;
-		char **v = realloc(w->owed, cap * sizeof *v);
-
-		if (v == NULL)
-			return;		/* still owed in the state: the next sweep pays it */
-		w->owed = v;
-		w->capowed = cap;
-	}
-	if ((id = strdup(task_id)) != NULL)
-		w->owed[w->nowed++] = id;
+	id_list_add(&w->owed, task_id);
 }
 
 struct claim_ref {
@@ -138,8 +178,8 @@ pay_hooks(struct sweep *w)
 {
 	char err[256];
 
-	for (size_t i = 0; i < w->nowed; i++) {
-		const char *id = w->owed[i];
+	for (size_t i = 0; i < w->owed.n; i++) {
+		const char *id = w->owed.v[i];
 		struct task t;
 
 		if (claim_task(w->s->spool_dir, id, err, sizeof err) != CLAIM_OK)
@@ -151,9 +191,7 @@ pay_hooks(struct sweep *w)
 		}
 		claim_release(w->s->spool_dir, id);
 	}
-	for (size_t i = 0; i < w->nowed; i++)
-		free(w->owed[i]);
-	w->nowed = 0;
+	id_list_clear(&w->owed);
 }
 
 /* ---- recording a task ---- */
@@ -206,6 +244,8 @@ commit(struct sweep *w, struct task *t, bool ended)
 	}
 	if (t->hook_owed != HOOK_NONE)
 		owe_hook(w, t->task_id);
+	if (t->state == TASK_DONE && t->upgrade == UPGRADE_WAITING)
+		id_list_add(&w->upgrade, t->task_id);
 	return 0;
 }
 
@@ -275,6 +315,16 @@ carry_over(struct task *t, const struct task *prev)
 	}
 }
 
+/* True when every file of t is one prev had already downloaded. */
+static bool
+nothing_new(const struct task *t)
+{
+	for (size_t i = 0; i < t->nfiles; i++)
+		if (!t->files[i].done)
+			return false;
+	return t->nfiles > 0;
+}
+
 static void
 adopt_callback(struct sweep *w, struct task *t, bool had_state,
     const struct callback *cb, const struct entry_meta *m)
@@ -287,11 +337,54 @@ adopt_callback(struct sweep *w, struct task *t, bool had_state,
 	if (task_init_from_callback(&fresh, cb, m, w->s->download_dir, w->s->download_origin,
 	    w->now) == 0 && had_state)
 		carry_over(&fresh, &prev);
+	if (fresh.state == TASK_PENDING)
+		fresh.awaiting = authority_await_for_callback(w->s);
 	if (had_state) {
 		fresh.hook_owed = prev.hook_owed;	/* still owed for the earlier end */
+		fresh.expected = prev.expected;
+		/* Recovered (or confirmed) and downloaded already: nothing to do again. */
+		if (prev.state == TASK_DONE && nothing_new(&fresh)) {
+			fresh.state = TASK_DONE;
+			fresh.awaiting = AWAIT_NONE;
+		}
 		task_free(&prev);
 	}
+	authority_plan_upgrade(w->s, &fresh, w->now);
 	*t = fresh;
+}
+
+/*
+ * A 4K callback (by its shape), or a failure callback for a task already
+ * done: never the original's result, never undoing a finished task.  The
+ * 4K files join the task; a failure is recorded on it.  True when handled.
+ */
+static bool
+adopt_extra(struct sweep *w, struct task *t, const struct callback *cb)
+{
+	char line[400];
+
+	if (cb->is_4k && cb->code == 200) {
+		task_drop_files(t, "4k");
+		if (task_add_files(t, "4k", cb->result_urls.v, cb->result_urls.n) < 0)
+			return false;
+		snprintf(t->upgrade_kind, sizeof t->upgrade_kind, "4k");
+		t->upgrade = UPGRADE_DONE;
+		if (t->state == TASK_DONE) {
+			t->state = TASK_PENDING;
+			t->next_attempt = w->now;
+		}
+		verbose(w, t->task_id, "4K callback taken in", NULL);
+		return true;
+	}
+	if (cb->code == 200 || t->state != TASK_DONE)
+		return false;
+	log_escape(line, sizeof line, cb->msg ? cb->msg : "", cb->msg ? strlen(cb->msg) : 0);
+	if (strcmp(t->upgrade_kind, "4k") == 0 && t->upgrade == UPGRADE_REQUESTED) {
+		t->upgrade = UPGRADE_FAILED;
+		task_set(&t->upgrade_error, "the 4K version failed (code %lld): %s", cb->code, line);
+	}
+	problem(w, t->task_id, "failure callback for a finished task, kept done", line);
+	return true;
 }
 
 /* A callback listed more URLs than are downloaded: say so once, at take-in. */
@@ -322,6 +415,11 @@ adopt_entry(struct sweep *w, const char *task_id, const struct spool_entry *e,
 
 	had_state = load_task(w, task_id, &t) == 0;
 	same = had_state && strcmp(t.callback_sha256, e->meta.body_sha256) == 0;
+	if (!same && had_state && adopt_extra(w, &t, cb)) {
+		rc = commit(w, &t, false);
+		task_free(&t);
+		return rc;
+	}
 	if (same) {
 		/* Promise 4: the same callback again changes nothing but a count. */
 		t.duplicates += e->meta.duplicates + 1;
@@ -409,11 +507,88 @@ take_in_dir(struct sweep *w, const char *sub)
 	spool_list_free(names, n);
 }
 
+/* A registered task becomes a pending task waiting for its callback. */
+static void
+register_expected(struct sweep *w, const char *task_id, time_t when)
+{
+	struct task t;
+
+	if (load_task(w, task_id, &t) == 0) {
+		/* Its callback came first, or it was registered before. */
+		if (t.expected == 0) {
+			t.expected = when;
+			commit(w, &t, false);
+		}
+		task_free(&t);
+		return;
+	}
+	memset(&t, 0, sizeof t);
+	snprintf(t.task_id, sizeof t.task_id, "%.*s", TASKID_MAX, task_id);
+	task_set(&t.msg, "%s", "");
+	task_set(&t.error, "%s", "");
+	task_set(&t.advice, "%s", "");
+	task_set(&t.upgrade_error, "%s", "");
+	task_set(&t.dir, "%s/%s", w->s->download_dir, task_id);
+	t.state = TASK_PENDING;
+	t.awaiting = AWAIT_CALLBACK;
+	t.first_seen = t.expected = when;
+	t.next_ask = when + w->s->recover_after;
+	if (t.msg && t.error && t.advice && t.dir && t.upgrade_error) {
+		commit(w, &t, false);
+		verbose(w, task_id, "registered, waiting for the callback", NULL);
+	}
+	task_free(&t);
+}
+
+/*
+ * spool_dir/expect/: each valid name becomes a task waiting for its
+ * callback; a name the responder would refuse is reported and moved to
+ * bad/; names starting with a dot (a writer's temp file) are left alone.
+ */
+static void
+take_expected(struct sweep *w)
+{
+	char dir[PATH_MAX], err[256], esc[300];
+	DIR *d;
+	struct dirent *de;
+	struct stat st;
+	int fd;
+
+	if (spool_path(dir, sizeof dir, w->s->spool_dir, "expect", NULL) < 0 ||
+	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || (d = fdopendir(fd)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *id = de->d_name;
+
+		if (id[0] == '.')
+			continue;
+		if (!taskid_valid(id, strlen(id))) {
+			char bad[PATH_MAX], uniq[128];
+
+			log_escape(esc, sizeof esc, id, strlen(id));
+			problem(w, esc, "refused in expect/", "not a valid taskId (" TASKID_RULE
+			    "); moved to bad/");
+			unique_name(uniq, sizeof uniq);
+			snprintf(bad, sizeof bad, "%s/bad/expect.%s", w->s->spool_dir, uniq);
+			(void)renameat(fd, id, AT_FDCWD, bad);
+			continue;
+		}
+		if (fstatat(fd, id, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    claim_task(w->s->spool_dir, id, err, sizeof err) != CLAIM_OK)
+			continue;
+		register_expected(w, id, st.st_mtime < w->now ? st.st_mtime : w->now);
+		(void)unlinkat(fd, id, 0);
+		claim_release(w->s->spool_dir, id);
+	}
+	closedir(d);
+}
+
 static void
 take_in(struct sweep *w)
 {
 	take_in_dir(w, "taking");
 	take_in_dir(w, "new");
+	take_expected(w);
 }
 
 /* ---- 2. downloading ---- */
@@ -431,21 +606,65 @@ cmp_due(const void *a, const void *b)
 	return x->next_attempt < y->next_attempt ? -1 : x->next_attempt > y->next_attempt;
 }
 
+/* When t wants the sweep next: an attempt, or a question to kie.ai; 0: never. */
+static long long
+next_due_of(const struct sweep *w, const struct task *t)
+{
+	long long ask = 0;
+
+	if (w->auth != NULL && (t->state == TASK_PENDING || t->upgrade == UPGRADE_WAITING)) {
+		ask = t->next_ask;
+		if (t->state == TASK_PENDING && t->awaiting == AWAIT_CALLBACK &&
+		    ask < t->expected + w->s->recover_after)
+			ask = t->expected + w->s->recover_after;
+	}
+	if (t->state == TASK_PENDING && t->awaiting == AWAIT_NONE &&
+	    (ask == 0 || t->next_attempt < ask))
+		return t->next_attempt > 0 ? t->next_attempt : 1;
+	return ask;
+}
+
 /*
- * Reads every state: a damaged one is rebuilt, a hook still owed (a crash
+ * A mark in pending/ whose task is finished (or gone): a crash between a
+ * save and the mark's removal, or a purge.  Dropped under the task's claim,
+ * so that it cannot race a save that makes the task wanted again.
+ */
+static void
+drop_stale_mark(struct sweep *w, const char *task_id)
+{
+	char err[256];
+	struct task t;
+
+	if (claim_task(w->s->spool_dir, task_id, err, sizeof err) != CLAIM_OK)
+		return;
+	if (task_load(w->s->spool_dir, task_id, &t, err, sizeof err) == 0) {
+		if (!task_wanted(&t))
+			task_unmark(w->s->spool_dir, task_id);
+		task_free(&t);
+	} else if (errno == ENOENT) {
+		task_unmark(w->s->spool_dir, task_id);
+	}
+	claim_release(w->s->spool_dir, task_id);
+}
+
+/*
+ * Reads the state of every task marked in pending/ (task.h; finished tasks
+ * are not read): a damaged one is rebuilt, a hook still owed (a crash
  * between the save and the hook) is queued, and the pending tasks whose
  * next attempt is due are returned, oldest first.
  */
 static struct due *
-due_tasks(struct sweep *w, size_t *ndue)
+due_tasks(struct sweep *w, size_t *ndue, char ***ask, size_t *nask)
 {
 	size_t n;
-	char **names = spool_list(w->s->spool_dir, "state", &n);
+	char **names = spool_list(w->s->spool_dir, "pending", &n);
 	struct due *due = calloc(n ? n : 1, sizeof *due);
 	char err[256];
 
 	*ndue = 0;
-	for (size_t i = 0; due != NULL && i < n; i++) {
+	*nask = 0;
+	*ask = calloc(n ? n : 1, sizeof **ask);
+	for (size_t i = 0; due != NULL && *ask != NULL && i < n; i++) {
 		struct task t;
 		int loaded = task_load(w->s->spool_dir, names[i], &t, err, sizeof err);
 
@@ -454,11 +673,22 @@ due_tasks(struct sweep *w, size_t *ndue)
 			loaded = load_task(w, names[i], &t);
 			claim_release(w->s->spool_dir, names[i]);
 		}
+		if (loaded < 0 && errno == ENOENT)
+			drop_stale_mark(w, names[i]);
 		if (loaded < 0)
 			continue;
+		if (!task_wanted(&t)) {
+			drop_stale_mark(w, names[i]);
+			task_free(&t);
+			continue;
+		}
 		if (t.hook_owed != HOOK_NONE)
 			owe_hook(w, names[i]);
-		if (t.state == TASK_PENDING && t.next_attempt <= w->now) {
+		if (w->auth != NULL && authority_due(w->s, &t, w->now))
+			(*ask)[(*nask)++] = strdup(names[i]);
+		note_due(w, next_due_of(w, &t));
+		if (t.state == TASK_PENDING && t.awaiting == AWAIT_NONE &&
+		    t.next_attempt <= w->now) {
 			due[*ndue].task_id = names[i];
 			due[*ndue].next_attempt = t.next_attempt;
 			names[i] = NULL;
@@ -478,6 +708,8 @@ due_tasks(struct sweep *w, size_t *ndue)
  */
 struct batch {
 	struct sweep *w;
+	struct fetch_opts *fo;		/* of the running fetch_run() */
+	time_t stop_seen;		/* when touch_claims() first saw a stop request */
 	struct task tasks[BATCH_MAX];
 	int dir_fd[BATCH_MAX];		/* the task's directory, -1 when none */
 	size_t left[BATCH_MAX];		/* its jobs still running */
@@ -616,6 +848,7 @@ decide(struct sweep *w, struct batch *b, size_t i)
 		return;
 	}
 	t->next_attempt = w->now + task_backoff(t->attempts, (unsigned)rand());
+	note_due(w, t->next_attempt);
 	w->st->retrying++;
 	verbose(w, t->task_id, "will retry", t->error);
 }
@@ -729,6 +962,32 @@ claim_due(struct sweep *w, struct batch *b, const char *task_id)
 	return true;
 }
 
+/*
+ * A stop request while transfers run: nothing new starts (the deadline
+ * moves to now), and the engine is given a moment to end what runs.  If
+ * transfers still run after that, the process ends here: the claims are
+ * let go, the tasks' states are those saved before the batch (nothing
+ * counted), and each .part with its .part.info is resumed by the next run,
+ * as after a kill -9.
+ */
+static void
+stop_transfers(struct batch *b, time_t now)
+{
+	if (b->stop_seen == 0) {
+		b->stop_seen = now;
+		if (b->fo != NULL)
+			b->fo->deadline = now;
+		return;
+	}
+	if (now - b->stop_seen < 2)
+		return;
+	for (size_t i = 0; i < b->ntasks; i++)
+		if (b->open[i])
+			claim_release(b->w->s->spool_dir, b->tasks[i].task_id);
+	fflush(stdout);
+	_exit(0);
+}
+
 static void
 touch_claims(void *arg)
 {
@@ -736,6 +995,8 @@ touch_claims(void *arg)
 	static time_t last;
 	time_t now = time(NULL);
 
+	if (stopping(b->w))
+		stop_transfers(b, now);
 	if (now - last < CLAIM_REFRESH)
 		return;
 	last = now;
@@ -758,12 +1019,15 @@ fetch_batch(struct sweep *w, struct batch *b)
 		.job_done = job_done, .job_done_arg = b,
 	};
 
+	b->fo = &fo;
+	b->stop_seen = 0;
 	/* Tasks with nothing to fetch (all there, or no directory) end now. */
 	for (size_t i = 0; i < b->ntasks; i++)
 		if (b->left[i] == 0)
 			finish_task(w, b, i);
 	if (b->njobs > 0 && fetch_run(b->jobs, b->njobs, &fo) < 0)
 		problem(w, "-", "download engine", "libcurl could not be set up");
+	b->fo = NULL;
 	for (size_t i = 0; i < b->ntasks; i++) {
 		finish_task(w, b, i);
 		task_free(&b->tasks[i]);
@@ -772,20 +1036,105 @@ fetch_batch(struct sweep *w, struct batch *b)
 	pay_hooks(w);
 }
 
+static int
+save_for_authority(struct task *t, void *arg)
+{
+	struct sweep *w = arg;
+	char err[256];
+
+	if (task_save(w->s->spool_dir, t, w->s->sync, err, sizeof err) == 0)
+		return 0;
+	problem(w, t->task_id, "cannot save state", err);
+	return -1;
+}
+
+/* Asks kie.ai about one task under its claim; false when the API is done for this sweep. */
+static bool
+ask_one(struct sweep *w, const char *task_id)
+{
+	char err[256], report[400];
+	struct task t;
+	enum authority_result r = AUTHORITY_NOTHING;
+
+	if (claim_task(w->s->spool_dir, task_id, err, sizeof err) != CLAIM_OK)
+		return true;
+	if (load_task(w, task_id, &t) == 0) {
+		w->now = time(NULL);
+		r = authority_ask(w->auth, &t, w->now, save_for_authority, w, report,
+		    sizeof report);
+		if (report[0] != '\0')
+			problem(w, task_id, r == AUTHORITY_STOP ? "kie.ai API" : "record-info",
+			    report);
+		if (r == AUTHORITY_CHANGED)
+			commit(w, &t, t.state == TASK_FAILED);
+		if (t.state == TASK_PENDING)
+			note_due(w, t.awaiting == AWAIT_NONE ? t.next_attempt : t.next_ask);
+		task_free(&t);
+	}
+	claim_release(w->s->spool_dir, task_id);
+	return r != AUTHORITY_STOP;
+}
+
+/*
+ * The questions due to kie.ai (recovery, confirmation, upgrades), before
+ * the downloads: a task they make downloadable joins this sweep's.
+ */
+static void
+ask_authority(struct sweep *w, char **ask, size_t nask)
+{
+	for (size_t i = 0; i < nask; i++)
+		if (ask[i] != NULL && !w->api_stopped && time(NULL) < w->deadline &&
+		    !stopping(w) && !ask_one(w, ask[i]))
+			w->api_stopped = true;
+	pay_hooks(w);
+}
+
+/* Appends the tasks that became due since the list was made (after the questions). */
+static struct due *
+add_newly_due(struct sweep *w, struct due *due, size_t *ndue, char **asked, size_t nasked)
+{
+	char err[256];
+	struct due *more = realloc(due, (*ndue + nasked + 1) * sizeof *due);
+
+	if (more == NULL)
+		return due;
+	for (size_t i = 0; i < nasked; i++) {
+		struct task t;
+
+		if (asked[i] == NULL ||
+		    task_load(w->s->spool_dir, asked[i], &t, err, sizeof err) < 0)
+			continue;
+		if (t.state == TASK_PENDING && t.awaiting == AWAIT_NONE &&
+		    t.next_attempt <= w->now && (more[*ndue].task_id = strdup(asked[i])) != NULL)
+			more[(*ndue)++].next_attempt = t.next_attempt;
+		task_free(&t);
+	}
+	return more;
+}
+
 static void
 download(struct sweep *w)
 {
-	size_t ndue, i = 0;
-	struct due *due = due_tasks(w, &ndue);
+	size_t ndue, nask, i = 0;
+	char **ask;
+	struct due *due = due_tasks(w, &ndue, &ask, &nask);
 	struct batch *b = calloc(1, sizeof *b);
 	size_t per_batch = (size_t)w->s->parallel * 4;
 
 	pay_hooks(w);		/* owed by earlier sweeps that died */
+	if (ask != NULL) {
+		ask_authority(w, ask, nask);
+		if (due != NULL)
+			due = add_newly_due(w, due, &ndue, ask, nask);
+		for (size_t k = 0; k < nask; k++)
+			free(ask[k]);
+		free(ask);
+	}
 	if (per_batch > BATCH_MAX)
 		per_batch = BATCH_MAX;
 	if (b != NULL)
 		b->w = w;
-	while (b != NULL && i < ndue && time(NULL) < w->deadline) {
+	while (b != NULL && i < ndue && time(NULL) < w->deadline && !stopping(w)) {
 		w->now = time(NULL);
 		for (; i < ndue && b->ntasks < per_batch; i++)
 			claim_due(w, b, due[i].task_id);
@@ -803,7 +1152,7 @@ static void
 expire_old(struct sweep *w)
 {
 	size_t n;
-	char **names = spool_list(w->s->spool_dir, "state", &n);
+	char **names = spool_list(w->s->spool_dir, "pending", &n);
 	char err[256];
 
 	for (size_t i = 0; i < n; i++) {
@@ -844,17 +1193,25 @@ remove_older(const char *dir, time_t cutoff)
 		closedir(d);
 }
 
-/* Forgets done and failed tasks older than keep_days, with their leftovers. */
+/*
+ * Forgets done and failed tasks older than keep_days, with their leftovers.
+ * Only state files not written since the cutoff are read (a state's mtime
+ * is its last save), so the cost is a listing plus what there is to forget.
+ */
 static void
 forget_old(struct sweep *w, time_t cutoff)
 {
 	char path[PATH_MAX], err[256];
 	size_t n;
 	char **names = spool_list(w->s->spool_dir, "state", &n);
+	struct stat sb;
 
 	for (size_t i = 0; i < n; i++) {
 		struct task t;
 
+		if (spool_path(path, sizeof path, w->s->spool_dir, "state", names[i]) < 0 ||
+		    lstat(path, &sb) < 0 || sb.st_mtime >= cutoff)
+			continue;
 		if (task_load(w->s->spool_dir, names[i], &t, err, sizeof err) == 0 &&
 		    (t.state == TASK_DONE || t.state == TASK_FAILED) && t.updated < cutoff &&
 		    t.hook_owed == HOOK_NONE) {
@@ -863,6 +1220,7 @@ forget_old(struct sweep *w, time_t cutoff)
 			unlink(path);
 			spool_path(path, sizeof path, w->s->spool_dir, "cur", names[i]);
 			unlink(path);
+			task_unmark(w->s->spool_dir, names[i]);
 		}
 		task_free(&t);
 	}
@@ -889,17 +1247,62 @@ tidy_due(struct sweep *w)
 	return true;
 }
 
+/*
+ * At most once an hour: pending tasks too old to finish fail, finished
+ * tasks older than keep_days are forgotten, stale temp and partial files
+ * go.  Other sweeps skip all of it.
+ */
 static void
 tidy(struct sweep *w)
 {
 	char path[PATH_MAX];
 
+	if (!tidy_due(w))
+		return;
+	expire_old(w);
 	if (spool_path(path, sizeof path, w->s->spool_dir, "tmp", NULL) == 0)
 		remove_older(path, w->now - TMP_MAX_AGE);
 	if (w->s->keep_days > 0)
 		forget_old(w, w->now - (time_t)w->s->keep_days * 86400);
-	if (tidy_due(w))
-		taskdir_remove_stray(w->s->download_dir, w->now - PARTIAL_MAX_AGE);
+	taskdir_remove_stray(w->s->download_dir, w->now - PARTIAL_MAX_AGE);
+}
+
+#define INDEXED "pending/.indexed"	/* the pending/ index is complete */
+
+/*
+ * A spool from before pending/ (every state file in state/, none marked):
+ * marks each task a sweep must look at, once, then records that it did.
+ * Interrupted, it starts over at the next sweep; marks are idempotent.
+ */
+static void
+index_spool(struct sweep *w)
+{
+	char path[PATH_MAX], err[256];
+	size_t n;
+	char **names;
+	int fd;
+
+	if (spool_path(path, sizeof path, w->s->spool_dir, INDEXED, NULL) < 0 ||
+	    access(path, F_OK) == 0)
+		return;
+	names = spool_list(w->s->spool_dir, "state", &n);
+	for (size_t i = 0; i < n; i++) {
+		struct task t;
+		int loaded = task_load(w->s->spool_dir, names[i], &t, err, sizeof err);
+
+		/* A damaged state is marked too: the next due_tasks() rebuilds it. */
+		if ((loaded == 0 && task_wanted(&t)) || (loaded < 0 && errno != ENOENT))
+			task_mark(w->s->spool_dir, names[i], false);
+		if (loaded == 0)
+			task_free(&t);
+	}
+	spool_list_free(names, n);
+	if (spool_path(err, sizeof err, w->s->spool_dir, "pending", NULL) == 0)
+		fsync_dir(err);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660)) >= 0)
+		close(fd);
+	if (n > 0)
+		verbose(w, "-", "spool upgraded: pending tasks indexed in pending/", NULL);
 }
 
 static int
@@ -915,26 +1318,47 @@ prepare(const struct settings *s, char *err, size_t errlen)
 }
 
 int
+sweep_lock(const struct settings *s, char *err, size_t errlen)
+{
+	if (prepare(s, err, errlen) < 0)
+		return -1;
+	return claim_sweep_lock(s->spool_dir, err, errlen);
+}
+
+int
 sweep_run(const struct settings *s, const struct sweep_opts *o,
     struct sweep_stats *st, char *err, size_t errlen)
 {
 	struct sweep w = { .s = s, .o = o, .st = st, .now = time(NULL) };
-	int lock;
+	int lock = -1;
 
 	memset(st, 0, sizeof *st);
-	w.deadline = w.now + (time_t)s->max_time;
+	w.deadline = o->deadline != 0 ? o->deadline : w.now + (time_t)s->max_time;
 	if (prepare(s, err, errlen) < 0)
 		return -1;
-	if ((lock = claim_sweep_lock(s->spool_dir, err, errlen)) < 0)
+	if (!o->locked && (lock = claim_sweep_lock(s->spool_dir, err, errlen)) < 0)
 		return lock == -2 ? 1 : -1;
 	srand((unsigned)(w.now ^ getpid()));
+	index_spool(&w);
+	w.auth = authority_new(s, w.deadline, err, errlen);
+	if (w.auth == NULL && err[0] != '\0')
+		problem(&w, "-", "kie.ai API off for this sweep", err);
 	take_in(&w);
 	pay_hooks(&w);
 	download(&w);
+	if (w.auth != NULL && w.upgrade.n > 0) {
+		/* Upgrades of what was just finished are asked for at once. */
+		ask_authority(&w, w.upgrade.v, w.upgrade.n);
+		download(&w);
+	}
 	w.now = time(NULL);
-	expire_old(&w);
 	tidy(&w);
-	free(w.owed);
-	close(lock);
+	authority_free(w.auth);
+	id_list_clear(&w.owed);
+	id_list_clear(&w.upgrade);
+	free(w.owed.v);
+	free(w.upgrade.v);
+	if (lock >= 0)
+		close(lock);
 	return 0;
 }

@@ -19,18 +19,34 @@
 #ifndef VEO_SWEEP_H
 #define VEO_SWEEP_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 
 struct sweep_opts {
 	bool verbose;		/* a line per task on stdout */
 	bool progress;		/* live transfer display on stderr */
+	bool locked;		/* the caller holds the sweep lock (sweep_lock);
+				 * otherwise the sweep takes it for itself */
+	time_t deadline;	/* 0: now + max_time */
+	/* Set (by a signal handler) to stop: nothing new starts, running
+	 * transfers end with their .part kept, the sweep returns.  May be NULL. */
+	volatile sig_atomic_t *stop;
 };
 
 struct sweep_stats {
 	int taken_in, duplicates, done, failed, retrying, problems;
+	/* The earliest time at which a pending task becomes due (an attempt
+	 * or a question to kie.ai), as far as this sweep saw; 0: none. */
+	long long next_due;
 };
+
+/* Takes the host's sweep lock: the held fd, -2 when another run holds it,
+ * -1 with err. */
+int sweep_lock(const struct settings *s, char *err, size_t errlen);
 
 /*
  * Runs one sweep with settings s.  Returns 0 when the sweep ran (whatever

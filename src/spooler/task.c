@@ -18,7 +18,14 @@
 #include "fsutil.h"
 #include "spool.h"
 
-#define STATE_MAX (1 << 20)
+/*
+ * The largest state file task_load() reads, and so the largest task_save()
+ * writes: a state record holds the callback's msg and URLs (each once, and
+ * never longer than in the body, which is at most ENTRY_MAX), plus our own
+ * paths and messages.  At 1 MiB a callback over about 2 MiB (max_body goes
+ * up to 16M) was stored, taken in, and then never readable again.
+ */
+#define STATE_MAX (2 * ENTRY_MAX)
 
 const char *
 task_state_name(enum task_state s)
@@ -526,6 +533,41 @@ out:
 	return rc;
 }
 
+bool
+task_wanted(const struct task *t)
+{
+	return t->state == TASK_PENDING || t->state == TASK_ACTIVE || t->hook_owed != HOOK_NONE ||
+	    t->upgrade == UPGRADE_WAITING || t->upgrade == UPGRADE_REQUESTED;
+}
+
+int
+task_mark(const char *spool_dir, const char *task_id, bool sync)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	int fd;
+
+	if (spool_path(path, sizeof path, spool_dir, "pending", task_id) < 0 ||
+	    spool_path(dir, sizeof dir, spool_dir, "pending", NULL) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (access(path, F_OK) == 0)
+		return 0;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660)) < 0)
+		return -1;
+	close(fd);
+	return sync ? fsync_dir(dir) : 0;
+}
+
+void
+task_unmark(const char *spool_dir, const char *task_id)
+{
+	char path[PATH_MAX];
+
+	if (spool_path(path, sizeof path, spool_dir, "pending", task_id) == 0)
+		unlink(path);
+}
+
 int
 task_save(const char *spool_dir, const struct task *t, bool sync, char *err, size_t errlen)
 {
@@ -534,10 +576,19 @@ task_save(const char *spool_dir, const struct task *t, bool sync, char *err, siz
 	int fd = -1, rc = -1;
 
 	unique_name(name, sizeof name);
+	/* Never write what task_load() would refuse to read back. */
+	if (json != NULL && strlen(json) + 1 > STATE_MAX) {
+		snprintf(err, errlen, "state of %s would exceed %d bytes", t->task_id, STATE_MAX);
+		goto out;
+	}
 	if (json == NULL || spool_path(tmp, sizeof tmp, spool_dir, "tmp", name) < 0 ||
 	    spool_path(dest, sizeof dest, spool_dir, "state", t->task_id) < 0 ||
 	    spool_path(dir, sizeof dir, spool_dir, "state", NULL) < 0) {
 		snprintf(err, errlen, "cannot format state of %s", t->task_id);
+		goto out;
+	}
+	if (task_wanted(t) && task_mark(spool_dir, t->task_id, sync) < 0) {
+		snprintf(err, errlen, "pending/%s: %s", t->task_id, strerror(errno));
 		goto out;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
@@ -554,6 +605,8 @@ task_save(const char *spool_dir, const struct task *t, bool sync, char *err, siz
 		unlink(tmp);
 		goto out;
 	}
+	if (!task_wanted(t))
+		task_unmark(spool_dir, t->task_id);
 	rc = 0;
 out:
 	free(json);

@@ -107,9 +107,28 @@ struct task {
 int task_load(const char *spool_dir, const char *task_id, struct task *t,
     char *err, size_t errlen);
 
-/* Writes t durably to spool_dir/state/<taskId>.  0, or -1 with err. */
+/*
+ * Writes t durably to spool_dir/state/<taskId>.  0, or -1 with err.
+ *
+ * It also keeps the index of the tasks a sweep must look at: the empty
+ * file spool_dir/pending/<taskId> exists whenever the saved state is one
+ * task_wanted() accepts.  It is created before the state is renamed into
+ * place and removed only after, so a crash can leave a marker too many
+ * (a sweep drops it), never one too few.  Finished tasks thus cost a
+ * sweep nothing.
+ */
 int task_save(const char *spool_dir, const struct task *t, bool sync,
     char *err, size_t errlen);
+
+/* True when a sweep must look at t: pending, a hook owed, an upgrade under way. */
+bool task_wanted(const struct task *t);
+
+/*
+ * Marks task_id as wanted (creates pending/<task_id>; with sync, durably).
+ * 0, or -1 with errno.  task_unmark() removes the mark.
+ */
+int task_mark(const char *spool_dir, const char *task_id, bool sync);
+void task_unmark(const char *spool_dir, const char *task_id);
 
 /* Frees what t owns and zeroes it. */
 void task_free(struct task *t);

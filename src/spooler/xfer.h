@@ -104,7 +104,10 @@ const char *xfer_header_str(CURL *e, const char *name);
 void xfer_fail(struct xfer *x, enum fetch_result r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void xfer_http_error(struct xfer *x);
+/* A write to path failed with errno: FETCH_DISK_FULL for ENOSPC/EDQUOT, else FETCH_LOCAL. */
+void xfer_write_failed(struct xfer *x, const char *path);
 void xfer_curl_error(struct xfer *x, CURLcode rc);
 long xfer_stall_time(const struct fetch_opts *o);
+long xfer_min_speed(const struct fetch_opts *o);
 
 #endif

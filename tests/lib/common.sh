@@ -7,8 +7,15 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD="$ROOT/build"
-CALLBACK="$BUILD/veo-callback"
-SPOOLER="$BUILD/veo-spooler"
+# The programs under test: build/ unless BINDIR_UNDER_TEST names another
+# directory, relative to the top (make test BINDIR_UNDER_TEST=build/static
+# runs the suite against the static programs).  Test tools stay in $BUILD.
+case ${BINDIR_UNDER_TEST:-build} in
+/*) BINDIR=$BINDIR_UNDER_TEST ;;
+*) BINDIR=$ROOT/${BINDIR_UNDER_TEST:-build} ;;
+esac
+CALLBACK="$BINDIR/veo-callback"
+SPOOLER="$BINDIR/veo-spooler"
 
 T=$(mktemp -d /tmp/veo-test.XXXXXX)
 chmod 755 "$T"
@@ -49,13 +56,109 @@ like() {	# like GOT EXTENDED-REGEX DESCRIPTION
 }
 
 # ---- ports and waiting ----
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+# A port number handed out for later use (bind port 0, close, print it) is
+# free only until another process on the machine takes it, and then a test
+# would talk to a stranger's server.  So no helper hands out a port to use
+# later:
+#  - a server that can report its port binds port 0 itself and reports the
+#    port it got (tests/lib/faultserver.py: start_faultserver);
+#  - nginx and Apache cannot: their start helpers pick a candidate port,
+#    start the server on it, wait until that very process listens there,
+#    and start it again on another candidate when the bind failed because
+#    the port was taken (run_nginx; deploy-apache.t's apache_start).
+# The start helpers take PORT either as a number (then they only check that
+# their server got it), or as the name of a variable, e.g. PORT, which is
+# set to the port the server got.  Configuration text given to the nginx
+# helpers says @PORT@ where the port goes.
+
+# _is_port ARG: ARG is a port number (else it names a variable).
+_is_port() { case $1 in ''|*[!0-9]*) return 1 ;; esac; }
+# port_in_use PORT: a TCP socket of this network namespace is bound to PORT.
+port_in_use() {
+	printf -v _piu_h ':%04X' "$1"
+	awk -v h="$_piu_h" 'FNR > 1 && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+# port_candidate VAR: sets VAR to a port that nothing is bound to right now,
+# picked at random below the kernel's ephemeral range (where outgoing
+# connections take their ports).  Only a candidate: see above.
+port_candidate() {
+	_pc_lo=32768
+	read -r _pc_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+	if [ "$_pc_lo" -gt 11024 ]; then _pc_base=$((_pc_lo - 10000)) _pc_span=10000
+	else _pc_base=1024 _pc_span=$((_pc_lo > 2048 ? _pc_lo - 1024 : 30000)); fi
+	for _pc_try in 1 2 3 4 5 6 7 8 9 10; do
+		_pc_p=$(( _pc_base + ${SRANDOM:-$((RANDOM * 32768 + RANDOM))} % _pc_span ))
+		port_in_use "$_pc_p" || break
+	done
+	printf -v "$1" %s "$_pc_p"
+}
+# free_port: prints a port_candidate.  Kept for old callers; a server
+# started on it later may find it taken: prefer the start helpers' PORT
+# variable form.
+free_port() { port_candidate _fp_p; echo "$_fp_p"; }
+# listens PID PORT: process PID holds a socket listening on TCP port PORT
+# (any address, IPv4 or IPv6).
+listens() {
+	printf -v _ls_h ':%04X' "$2"
+	_ls_inodes=$(awk -v h="$_ls_h" 'FNR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h { print $10 }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null)
+	[ -n "$_ls_inodes" ] || return 1
+	_ls_fds=$(ls -l "/proc/$1/fd" 2>/dev/null) || return 1
+	for _ls_i in $_ls_inodes; do
+		case $_ls_fds in *"socket:[$_ls_i]"*) return 0 ;; esac
+	done
+	return 1
+}
+# nginx_wait PID ERR-LOG FROM-LINE PORT...: waits (10 s at most) for the nginx
+# master PID, whose error log ERR-LOG had FROM-LINE lines before it started.
+# Status 0 once it has started its workers (notice "start worker processes",
+# so error_log must be at notice or info) and listens on every PORT; 2 when
+# a bind failed because the address was in use (nginx would retry that for
+# 2.5 s, then exit); 1 when it exited or did not come up in time.
+nginx_wait() {
+	_nw_pid=$1 _nw_log=$2 _nw_from=$3
+	shift 3
+	_nw_end=$(( ${EPOCHREALTIME//[!0-9]/} + 10000000 ))
+	while :; do
+		_nw_new=$(tail -n +"$((_nw_from + 1))" "$_nw_log" 2>/dev/null | grep -F " $_nw_pid#")
+		case $_nw_new in *"bind() to "*" failed (98: "*) return 2 ;; esac
+		case $_nw_new in *": start worker processes"*)
+			_nw_all=1
+			for _nw_p; do listens "$_nw_pid" "$_nw_p" || _nw_all=; done
+			[ -n "$_nw_all" ] && return 0 ;;
+		esac
+		proc_alive "$_nw_pid" || return 1
+		[ "${EPOCHREALTIME//[!0-9]/}" -ge "$_nw_end" ] && return 1
+		sleep 0.05
+	done
+}
+# stop_failed PID: stops a server that did not come up (TERM, then KILL).
+stop_failed() {
+	kill -TERM "$1" 2>/dev/null
+	wait_gone "$1" 5 || kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
 }
 wait_for_port() {	# wait_for_port PORT [SECONDS]
 	_i=0
 	while ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
 		_i=$((_i + 1)); [ $_i -gt $((${2:-10} * 20)) ] && return 1; sleep 0.05
+	done
+}
+# wait_until SECONDS WHAT COMMAND [ARGS...]: runs COMMAND every 50 ms until it
+# succeeds; after SECONDS, prints "# timed out after SECONDS s waiting for
+# WHAT" and fails.  (EPOCHREALTIME: bash 5, no process per check.)
+wait_until() {
+	_wu_secs=$1 _wu_what=$2
+	shift 2
+	_wu_end=$(( ${EPOCHREALTIME//[!0-9]/} + _wu_secs * 1000000 ))
+	until "$@"; do
+		if [ "${EPOCHREALTIME//[!0-9]/}" -ge "$_wu_end" ]; then
+			diag "timed out after ${_wu_secs}s waiting for $_wu_what"
+			return 1
+		fi
+		sleep 0.05
 	done
 }
 wait_for_file() {	# wait_for_file PATH [SECONDS]
@@ -89,11 +192,12 @@ stop_fcgi() {	# stop_fcgi NAME [SIGNAL]
 }
 
 # ---- nginx in front ----
-# start_nginx PORT SOCKET [EXTRA-LOCATION-DIRECTIVES]: nginx on 127.0.0.1:PORT,
-# location /callback passed to the FastCGI socket, config in $T/nginx.conf.
+# start_nginx PORT SOCKET [EXTRA-LOCATION-DIRECTIVES]: nginx on 127.0.0.1:PORT
+# (a number or a variable name: see "ports"), location /callback passed to
+# the FastCGI socket, config in $T/nginx.conf.
 start_nginx() {
 	start_nginx_server "$1" "
-		listen 127.0.0.1:$1;
+		listen 127.0.0.1:@PORT@;
 		location /callback {
 			include /etc/nginx/fastcgi_params;
 			fastcgi_pass unix:$2;
@@ -118,27 +222,24 @@ cgi_post() {
 cgi_status() { sed -n '1s/^Status: \([0-9]*\).*/\1/p' | tr -d '\r'; }
 
 # ---- more CGI and reply helpers ----
+# The per-request helpers below are perl, not python3: they run once or twice
+# per request, and perl starts several times faster.
 # The body of a CGI or HTTP response read on stdin (after the first empty line).
-reply_body() { python3 -c 'import sys,re; d=sys.stdin.buffer.read(); m=re.search(b"\r?\n\r?\n", d); sys.stdout.buffer.write(d[m.end():] if m else b"")'; }
+reply_body() { perl -0777 -ne '/\r?\n\r?\n/ and print substr($_, $+[0])'; }
 # The value of header NAME in a CGI or HTTP response on stdin (first match).
 reply_header() { tr -d '\r' | sed -n "/^\$/q; s/^$1: *//Ip" | head -n 1; }
 # The stored body of spool entry FILE, byte for byte (after the header's empty line).
-entry_body() { python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); sys.stdout.buffer.write(d[d.index(b"\n\n")+2:])' "$1"; }
+entry_body() {
+	perl -e 'open(my $f, "<:raw", $ARGV[0]) or do { warn "entry_body: $ARGV[0]: $!\n"; exit 1 };
+		my $d = do { local $/; <$f> } // ""; my $i = index($d, "\n\n");
+		$i >= 0 or do { warn "entry_body: $ARGV[0]: no empty line after the header\n"; exit 1 };
+		print substr($d, $i + 2)' "$1"
+}
 # entry_field FILE NAME: the value of header line NAME in spool entry FILE.
 entry_field() { sed -n "/^\$/q; s/^$2: //p" "$1"; }
 # Prints N when the JSON reply body on stdin is exactly {"code":N,"msg":"..."}
 # (an integer N, a string msg, no other member); "bad" otherwise.
-json_code() {
-	python3 -c '
-import json, sys
-try:
-    d = json.load(sys.stdin)
-    ok = isinstance(d, dict) and isinstance(d.get("code"), int) and isinstance(d.get("msg"), str) \
-        and set(d) == {"code", "msg"}
-    print(d["code"] if ok else "bad")
-except Exception:
-    print("bad")'
-}
+json_code() { perl "$ROOT/tests/lib/json_code.pl"; }
 # Number of entries in directory DIR (dot files too); 0 when it does not exist.
 count_files() { [ -d "$1" ] && find "$1" -mindepth 1 -maxdepth 1 | wc -l || echo 0; }
 # hmac_sign KEY TASKID TIMESTAMP: the X-Webhook-Signature kie.ai would send,
@@ -156,8 +257,9 @@ fcgi_log_wrapper() {
 }
 
 # start_nginx_server PORT SERVER-DIRECTIVES: like start_nginx, but the whole
-# body of the server block is given (listen lines included), for tests that
-# need several locations or FastCGI pools.  Config in $T/nginx.conf.
+# body of the server block is given (listen lines included, the port written
+# @PORT@), for tests that need several locations or FastCGI pools.  Config in
+# $T/nginx.conf.
 start_nginx_server() {
 	run_nginx nginx "$1" 2 "
 	access_log $T/nginx.access;
@@ -168,44 +270,64 @@ start_nginx_server() {
 # run_nginx NAME PORT WORKERS HTTP-DIRECTIVES SERVER-DIRECTIVES: an nginx in
 # the foreground (killed at exit) with its configuration in $T/NAME.conf,
 # pid in $T/NAME.pid, error log in $T/NAME.err and temp files in
-# $T/NAME-tmp; returns once PORT accepts connections.
+# $T/NAME-tmp; returns once it listens on PORT (a number, or the name of a
+# variable that gets the port, the last one tried if it failed: see "ports"
+# above; @PORT@ in the directives is replaced by the port).  Up to 10
+# candidates when a port is taken.
 run_nginx() {
-	_name=$1 _port=$2
-	mkdir -p "$T/$_name-tmp"
-	cat >"$T/$_name.conf" <<NGX
+	local _rn_name=$1 _rn_want=$2 _rn_port _rn_try _rn_from _rn_pid _rn_rc
+	mkdir -p "$T/$_rn_name-tmp"
+	for _rn_try in 1 2 3 4 5 6 7 8 9 10; do
+		if _is_port "$_rn_want"; then _rn_port=$_rn_want; else port_candidate _rn_port; fi
+		cat >"$T/$_rn_name.conf" <<NGX
 daemon off;
 master_process on;
 worker_processes $3;
-pid $T/$_name.pid;
-error_log $T/$_name.err info;
+pid $T/$_rn_name.pid;
+error_log $T/$_rn_name.err info;
 events { worker_connections 1024; }
 http {
-	client_body_temp_path $T/$_name-tmp/body;
-	fastcgi_temp_path $T/$_name-tmp/fcgi;
-	proxy_temp_path $T/$_name-tmp/proxy;
-	uwsgi_temp_path $T/$_name-tmp/uwsgi;
-	scgi_temp_path $T/$_name-tmp/scgi;
-	$4
+	client_body_temp_path $T/$_rn_name-tmp/body;
+	fastcgi_temp_path $T/$_rn_name-tmp/fcgi;
+	proxy_temp_path $T/$_rn_name-tmp/proxy;
+	uwsgi_temp_path $T/$_rn_name-tmp/uwsgi;
+	scgi_temp_path $T/$_rn_name-tmp/scgi;
+	${4//@PORT@/$_rn_port}
 	server {
-		$5
+		${5//@PORT@/$_rn_port}
 	}
 }
 NGX
-	nginx -e "$T/$_name.err" -c "$T/$_name.conf" -p "$T" 2>>"$T/$_name.err" &
-	_pids="$_pids $!"
-	wait_for_port "$_port"
+		_rn_from=$(cat "$T/$_rn_name.err" 2>/dev/null | wc -l)
+		nginx -e "$T/$_rn_name.err" -c "$T/$_rn_name.conf" -p "$T" 2>>"$T/$_rn_name.err" &
+		_rn_pid=$!
+		nginx_wait "$_rn_pid" "$T/$_rn_name.err" "$_rn_from" "$_rn_port"
+		_rn_rc=$?
+		if [ $_rn_rc = 0 ]; then
+			_pids="$_pids $_rn_pid"
+			_is_port "$_rn_want" || printf -v "$_rn_want" %s "$_rn_port"
+			return 0
+		fi
+		stop_failed "$_rn_pid"
+		[ $_rn_rc = 2 ] && ! _is_port "$_rn_want" || break
+		diag "nginx $_rn_name: port $_rn_port was taken; trying another"
+	done
+	diag "nginx $_rn_name did not start on 127.0.0.1:$_rn_port; $T/$_rn_name.err says:"
+	diag "$(tail -n +"$((_rn_from + 1))" "$T/$_rn_name.err" 2>/dev/null | tail -n 5)"
+	_is_port "$_rn_want" || printf -v "$_rn_want" %s "$_rn_port"	# set, for set -u
+	return 1
 }
 
 # ---- a static file server (the "CDN" of the spooler tests) ----
 # start_static PORT ROOT [EXTRA-SERVER-DIRECTIVES]: nginx serving ROOT on
-# 127.0.0.1:PORT, every request logged to $T/static.access as
-# "METHOD URI STATUS RANGE BYTES".
+# 127.0.0.1:PORT (a number or a variable name), every request logged to
+# $T/static.access as "METHOD URI STATUS RANGE BYTES".
 start_static() {
 	run_nginx static "$1" 1 "
 	log_format veo '\$request_method \$uri \$status \"\$http_range\" \$body_bytes_sent';
 	access_log $T/static.access veo;
 	types { video/mp4 mp4; image/png png; text/html html; }" "
-		listen 127.0.0.1:$1;
+		listen 127.0.0.1:@PORT@;
 		root $2;
 		${3:-}"
 }
@@ -216,7 +338,7 @@ make_video() {
 	python3 - "$1" "$2" <<'PY'
 import os, sys, random
 path, size = sys.argv[1], int(sys.argv[2])
-head = b'\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom'
+head = b'\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x00mdat'
 rnd = random.Random(path)
 with open(path, 'wb') as f:
     f.write(head)
@@ -252,16 +374,30 @@ FETCH_CLI=${FETCH_CLI:-$BUILD/tools/fetch-cli}	# override: e.g. a sanitizer buil
 # start_faultserver PORT LOG [BIND-ADDR [WRAPPER...]]: tests/lib/faultserver.py
 # in the background (WRAPPER: e.g. "ip netns exec NS"); returns once it
 # listens, which is when LOG exists.  LOG gets "METHOD PATH RANGE" lines.
+# PORT is a number, or the name of a variable: then the server binds port 0
+# and the variable gets the port it was given (empty when the server did not
+# start).  FAULTSERVER_PID is its pid.
 # FAULT_TLS="CERT KEY" makes it speak https.
 start_faultserver() {
-	_port=$1 _log=$2 _bind=${3:-127.0.0.1}; shift 3 2>/dev/null || shift $#
-	rm -f "$_log"
+	local _fs_port=$1 _fs_log=$2 _fs_bind=${3:-127.0.0.1} _fs_args
+	shift 3 2>/dev/null || shift $#
+	rm -f "$_fs_log" "$_fs_log.port"
+	_fs_args=("$_fs_port")
+	_is_port "$_fs_port" || _fs_args=(--port-file "$_fs_log.port" 0)
 	# shellcheck disable=SC2086
-	"$@" python3 "$FAULTSERVER" --bind "$_bind" ${FAULT_TLS:+--tls $FAULT_TLS} \
-		"$_port" "$_log" 2>>"$T/faultserver.err" &
-	_pids="$_pids $!"
-	wait_for_file "$_log"
+	"$@" python3 "$FAULTSERVER" --bind "$_fs_bind" ${FAULT_TLS:+--tls $FAULT_TLS} \
+		"${_fs_args[@]}" "$_fs_log" 2>>"$T/faultserver.err" &
+	FAULTSERVER_PID=$!
+	_pids="$_pids $FAULTSERVER_PID"
+	wait_until 10 "the fault server to listen ($_fs_log)" _listening_or_gone "$_fs_log" "$FAULTSERVER_PID"
+	if [ ! -e "$_fs_log" ]; then
+		diag "the fault server ($_fs_bind, port $_fs_port) did not start: $(tail -n 1 "$T/faultserver.err" 2>/dev/null)"
+		_is_port "$_fs_port" || printf -v "$_fs_port" %s ""	# set, for set -u
+		return 1
+	fi
+	_is_port "$_fs_port" || read -r "$_fs_port" <"$_fs_log.port"
 }
+_listening_or_gone() { [ -e "$1" ] || ! proc_alive "$2"; }
 
 # generated_sha NAME SIZE [VERSION]: SHA-256 of the file the fault server
 # serves as /file/NAME?size=SIZE[&v=VERSION].
@@ -287,12 +423,13 @@ make_test_ca() {
 }
 
 # start_tls_static PORT ROOT CERTDIR: nginx serving ROOT over https on
-# 127.0.0.1:PORT with CERTDIR/server.{pem,key} (see make_test_ca).
+# 127.0.0.1:PORT (a number or a variable name) with CERTDIR/server.{pem,key}
+# (see make_test_ca).
 start_tls_static() {
 	run_nginx tls "$1" 1 "
 	access_log $T/tls.access;
 	types { video/mp4 mp4; }" "
-		listen 127.0.0.1:$1 ssl;
+		listen 127.0.0.1:@PORT@ ssl;
 		ssl_certificate $3/server.pem;
 		ssl_certificate_key $3/server.key;
 		root $2;"

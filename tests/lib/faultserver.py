@@ -2,12 +2,14 @@
 """A small HTTP/1.1 server that serves generated video files and misbehaves
 on demand, for the download tests.  Python standard library only.
 
-    faultserver.py [--bind ADDR] [--tls CERT KEY] PORT LOGFILE
+    faultserver.py [--bind ADDR] [--tls CERT KEY] [--port-file FILE] PORT LOGFILE
     faultserver.py --generate NAME SIZE [VERSION]    (the file, on stdout)
 
 LOGFILE is created once the socket listens (wait for it to exist), then
 gets one line per request, "METHOD PATH RANGE" ("-" when no Range), and
-"ABORT PATH sent=N" when a client goes away mid-body.
+"ABORT PATH sent=N" when a client goes away mid-body.  PORT 0 lets the
+kernel pick a free port; --port-file FILE gets the port listened on (a
+number and a newline), written before LOGFILE is created.
 
 Paths (N, M, B are byte counts):
   /file/NAME?size=N      the generated file: ftyp header, then bytes from a
@@ -31,13 +33,19 @@ Paths (N, M, B are byte counts):
                          hangs up
   /redirect?to=URL&code=C    a redirect (302 by default) to URL
   /loop/N?size=M         N redirects in a row, then the file "loop"
+  /splice/NAME?size=N&cut=M  the first request gets the file cut at M (a
+                         reset); later ones get another version of it
+                         (new content, new ETag) and a 206 for any Range,
+                         If-Range ignored: a server that would splice
   /html                  200 text/html: an error page served as success
+  /ftyphtml              200 video/mp4: an ftyp box, then an HTML page
   /nolength?size=N       no Content-Length, body ends when the server closes
 """
 
 import email.utils
 import hashlib
 import http.server
+import os
 import random
 import select
 import socket
@@ -48,7 +56,8 @@ import threading
 import time
 import urllib.parse
 
-HEADER = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
+# an ftyp box, then an mdat box that runs to the end of the file (size 0)
+HEADER = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41\x00\x00\x00\x00mdat"
 PERIOD = 65521          # prime, so that block-aligned mistakes show in hashes
 CHUNK = 256 * 1024
 _patterns = {}
@@ -168,10 +177,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.connection.close()
         self.close_connection = True
 
-    def wanted_range(self, size, etag, lastmod):
+    def wanted_range(self, size, etag, lastmod, honour_if_range=True):
         """(start, end) asked for by Range, If-Range permitting; None: all."""
         rng = self.headers.get("Range", "")
-        if_range = self.headers.get("If-Range")
+        if_range = self.headers.get("If-Range") if honour_if_range else None
         if not rng.startswith("bytes=") or "," in rng:
             return None
         # If-Range: strong comparison with the ETag, or the exact date.
@@ -181,9 +190,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         first, _, last = rng[6:].partition("-")
         return int(first), min(size, int(last) + 1) if last else size
 
-    def serve_file(self, seed, size, q, ranges=True, rate=0):
+    def serve_file(self, seed, size, q, ranges=True, rate=0, honour_if_range=True):
         etag, lastmod = validators(seed, q)
-        want = self.wanted_range(size, etag, lastmod) if ranges else None
+        want = self.wanted_range(size, etag, lastmod, honour_if_range) if ranges else None
         if want and (want[0] >= size or q.get("range") == "416"):
             self.send_response(416)
             self.send_header("Content-Range", "bytes */%d" % size)
@@ -231,6 +240,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             with _lock:
                 _slow["now"] -= 1
+
+    def route_splice(self, args, q):
+        with _lock:
+            n = _flaky.get("splice/" + args[0], 0)
+            _flaky["splice/" + args[0]] = n + 1
+        size = int(q.get("size", 1000))
+        if n == 0:
+            self.serve_file(args[0], size, q)
+        else:
+            later = {k: v for k, v in q.items() if k != "cut"}
+            self.serve_file(args[0] + "/2", size, later, honour_if_range=False)
 
     def route_peak(self, args, q):
         with _lock:
@@ -323,6 +343,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def route_html(self, args, q):
         self.simple(200, "Sorry, this video is not available.")
 
+    def route_ftyphtml(self, args, q):
+        body = (b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+                b"<!DOCTYPE html><html><body>Access denied</body></html>\n")
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def route_nolength(self, args, q):
         self.send_response(200)
         self.send_header("Content-Type", "video/mp4")
@@ -349,10 +378,12 @@ def main(argv):
         for piece in content(seed, 0, int(argv[2])):
             out.write(piece)
         return 0
-    bind, tls = "127.0.0.1", None
-    while len(argv) > 2 and argv[0] in ("--bind", "--tls"):
+    bind, tls, port_file = "127.0.0.1", None, None
+    while len(argv) > 2 and argv[0] in ("--bind", "--tls", "--port-file"):
         if argv[0] == "--bind":
             bind, argv = argv[1], argv[2:]
+        elif argv[0] == "--port-file":
+            port_file, argv = argv[1], argv[2:]
         else:
             tls, argv = argv[1:3], argv[3:]
     if len(argv) != 2:
@@ -364,6 +395,10 @@ def main(argv):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(tls[0], tls[1])
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    if port_file:
+        with open(port_file + ".tmp", "w", encoding="ascii") as f:
+            f.write("%d\n" % server.server_address[1])
+        os.rename(port_file + ".tmp", port_file)
     server.logfile = open(argv[1], "a", encoding="utf-8")
     server.serve_forever()
     return 0

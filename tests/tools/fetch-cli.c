@@ -29,7 +29,18 @@ static const char *const result_names[] = {
 	[FETCH_SHORT] = "FETCH_SHORT",
 	[FETCH_BAD_CONTENT] = "FETCH_BAD_CONTENT",
 	[FETCH_LOCAL] = "FETCH_LOCAL",
+	[FETCH_STOPPED] = "FETCH_STOPPED",
+	[FETCH_DISK_FULL] = "FETCH_DISK_FULL",
 };
+
+/* --job-done: "done N RESULT" on stderr as each job ends, N its index. */
+static void
+print_job_done(struct fetch_job *j, void *arg)
+{
+	const struct fetch_job *first = arg;
+
+	fprintf(stderr, "done %td %s\n", j - first, result_names[j->result]);
+}
 
 static void
 count_tick(void *arg)
@@ -45,6 +56,7 @@ usage(const char *why)
 	    "       [--allow-private] [--http-ok] [--allow-hosts LIST] [--ca-file FILE]\n"
 	    "       [--stall SECONDS] [--connect-timeout SECONDS] [--max-redirects N]\n"
 	    "       [--progress] [--tick] [--deadline-in SECONDS] [--expect video|image|any]\n"
+	    "       [--min-speed BYTES] [--job-done]\n"
 	    "       URL DEST [URL DEST ...]\n", why);
 	exit(2);
 }
@@ -90,6 +102,8 @@ main(int argc, char **argv)
 		{ "tick", no_argument, NULL, 'k' },
 		{ "deadline-in", required_argument, NULL, 'd' },
 		{ "expect", required_argument, NULL, 'e' },
+		{ "min-speed", required_argument, NULL, 'S' },
+		{ "job-done", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct fetch_opts o = {
@@ -102,6 +116,7 @@ main(int argc, char **argv)
 	struct fetch_job *jobs;
 	size_t n;
 	int c, status = 0;
+	bool report_done = false;
 
 	log_progname = "fetch-cli";
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -120,6 +135,8 @@ main(int argc, char **argv)
 		case 'k': o.tick = count_tick; o.tick_arg = &ticks; break;
 		case 'd': o.deadline = time(NULL) + (time_t)number(optarg, "--deadline-in"); break;
 		case 'e': expect = media(optarg); break;
+		case 'S': o.min_speed = (long)number(optarg, "--min-speed"); break;
+		case 'j': report_done = true; break;
 		default: usage("unknown option");
 		}
 	}
@@ -134,6 +151,10 @@ main(int argc, char **argv)
 		jobs[i].url = argv[2 * i];
 		jobs[i].dest = argv[2 * i + 1];
 		jobs[i].expect = expect;
+	}
+	if (report_done) {
+		o.job_done = print_job_done;
+		o.job_done_arg = jobs;
 	}
 	if (fetch_global_init() < 0 || fetch_run(jobs, n, &o) < 0) {
 		fprintf(stderr, "fetch-cli: cannot set up libcurl\n");

@@ -3,6 +3,7 @@
  * signature check (keys, clock skew, header shapes), the token in the query
  * string, constant-time equality, and the allow_from CIDR list.
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,48 @@
 
 #include "auth.h"
 #include "tap.h"
+
+#include <openssl/evp.h>
+
+/*
+ * EVP_Digest() that fails while armed: this definition takes the place of
+ * libcrypto's for auth.c (linked statically into this test), standing for
+ * libcrypto running out of memory.
+ */
+static int evp_fail;
+
+int
+EVP_Digest(const void *data, size_t count, unsigned char *md, unsigned int *size,
+    const EVP_MD *type, ENGINE *impl)
+{
+	static int (*real)(const void *, size_t, unsigned char *, unsigned int *,
+	    const EVP_MD *, ENGINE *);
+
+	if (evp_fail)
+		return 0;
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "EVP_Digest");
+	return real(data, count, md, size, type, impl);
+}
+
+/* Our own failures are told apart from a bad token or signature (503, not 401). */
+static void
+test_internal_errors(void)
+{
+	char longid[300];
+
+	is_int(auth_token_check("s3cret", "token=s3cret"), TOKEN_OK, "token_check: OK");
+	is_int(auth_token_check("s3cret", "token=nope"), TOKEN_BAD, "token_check: BAD");
+	evp_fail = 1;
+	is_int(auth_token_check("s3cret", "token=s3cret"), TOKEN_ERROR,
+	    "token_check: libcrypto failing is TOKEN_ERROR, not a wrong token");
+	ok(!auth_token_ok("s3cret", "token=s3cret"), "and auth_token_ok() fails closed");
+	evp_fail = 0;
+	memset(longid, 'a', sizeof longid - 1);
+	longid[sizeof longid - 1] = '\0';
+	is_int(auth_hmac_check("k", NULL, 300, longid, "1700000000", "AAAA", 1700000000), HMAC_ERROR,
+	    "an HMAC that cannot be computed is HMAC_ERROR, not a mismatch");
+}
 
 #define NOW	1700000000
 
@@ -241,8 +284,8 @@ test_token(void)
 		{ "a=1&token=s3cret&b=2", true, "token in the middle" },
 		{ "a=1&token=s3cret", true, "token last" },
 		{ "token=s3cret&health", true, "token first" },
-		{ "token=s%33cret", true, "percent-encoded byte" },
-		{ "token=%73%33%63%72%65%74", true, "fully percent-encoded" },
+		{ "token=s%33cret", false, "percent-encoded byte: compared raw, not decoded" },
+		{ "token=%73%33%63%72%65%74", false, "fully percent-encoded: compared raw" },
 		{ "token=", false, "token= empty" },
 		{ "token", false, "token without '='" },
 		{ "", false, "empty query" },
@@ -265,8 +308,18 @@ test_token(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		ok(auth_token_ok("s3cret", cases[i].query) == cases[i].want, "token: %s", cases[i].name);
 	ok(!auth_token_ok("s3cret", NULL), "token: no query string");
-	ok(auth_token_ok("a b+c&d", "token=a+b%2Bc%26d"), "token: '+' is a space, %%2B a plus");
-	ok(!auth_token_ok("a+b", "token=a+b"), "token: raw '+' is not a plus");
+	/* One rule: the raw, undecoded value, byte for byte, on both sides. */
+	ok(auth_token_ok("a+b", "token=a+b"), "token: '+' matches a '+' (not a space)");
+	ok(!auth_token_ok("a b", "token=a+b"), "token: '+' is not decoded to a space");
+	ok(auth_token_ok("a%2Bb", "token=a%2Bb"), "token: '%%2B' matches '%%2B'");
+	ok(!auth_token_ok("a+b", "token=a%2Bb"), "token: '%%2B' is not decoded to '+'");
+	ok(auth_token_ok("100%", "x=1&token=100%&y"), "token: a lone '%%' matches itself");
+	ok(!auth_token_ok("s3cret", "token=s3cret%00"), "token: '%%00' is three bytes, not a NUL");
+	is_int(auth_token_care("0b2d7c9a41e6-f35_d8.a7~c"), 0, "token care: unreserved characters need none");
+	is_int(auth_token_care("abc+def"), '+', "token care: '+' named");
+	is_int(auth_token_care("abc%41"), '%', "token care: '%%' named");
+	is_int(auth_token_care("a&b"), '&', "token care: '&' named");
+	is_int(auth_token_care("a b"), ' ', "token care: blank named");
 }
 
 static void
@@ -392,5 +445,6 @@ main(void)
 	test_token();
 	test_query_param();
 	test_addr();
+	test_internal_errors();
 	return done_testing();
 }

@@ -12,6 +12,44 @@
 #include "callback.h"
 #include "tap.h"
 
+/*
+ * strndup() that fails while armed: this definition takes the place of
+ * libc's for callback.c, linked statically into this test.
+ */
+static int strndup_fail;
+
+char *
+strndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *d;
+
+	if (strndup_fail || (d = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	return d;
+}
+
+/* Running out of memory is ours, not the sender's: CALLBACK_NOMEM (503), never -1 (400). */
+static void
+test_out_of_memory(void)
+{
+	static const char body[] = "{\"code\":200,\"msg\":\"m\",\"data\":{\"taskId\":\"t1\","
+	    "\"info\":{\"resultUrls\":[\"https://h/a.mp4\"]}}}";
+	struct callback cb;
+	char err[200];
+
+	strndup_fail = 1;
+	is_int(callback_parse((const unsigned char *)body, strlen(body), &cb, err, sizeof err),
+	    CALLBACK_NOMEM, "a failing copy is CALLBACK_NOMEM, not a refusal");
+	callback_free(&cb);
+	strndup_fail = 0;
+	is_int(callback_parse((const unsigned char *)body, strlen(body), &cb, err, sizeof err), 0,
+	    "with memory the same body parses");
+	callback_free(&cb);
+}
+
 #define URL1	"https://cdn.example.com/v/a.mp4"
 #define URL2	"https://cdn.example.com/v/o.mp4"
 #define TID	"veo_task_abcdef123456"
@@ -119,10 +157,15 @@ static const struct tcase table[] = {
 	{ "code true", CB("true", DATA_OK), 0, "code must be an integer" },
 	{ "code object", CB("{}", DATA_OK), 0, "code must be an integer" },
 	{ "code array", CB("[200]", DATA_OK), 0, "code must be an integer" },
-	{ "code integer overflow", CB("9223372036854775808", "{\"taskId\":\"t1\"}"), 0, "integer overflow" },
-	{ "code huge integer", CB("123456789012345678901234567890", "{\"taskId\":\"t1\"}"), 0, "integer overflow" },
-	{ "code negative overflow", CB("-9223372036854775809", "{\"taskId\":\"t1\"}"), 0, "integer overflow" },
-	{ "huge integer in an unknown field", "{\"n\":99999999999999999999," "\"code\":501,\"msg\":\"m\",\"data\":{\"taskId\":\"t1\"}}", 0, "integer overflow" },
+	{ "code integer overflow", CB("9223372036854775808", "{\"taskId\":\"t1\"}"), 0, "code must be an integer" },
+	{ "code huge integer", CB("123456789012345678901234567890", "{\"taskId\":\"t1\"}"), 0, "code must be an integer" },
+	{ "code negative overflow", CB("-9223372036854775809", "{\"taskId\":\"t1\"}"), 0, "code must be an integer" },
+	/* Numbers in fields nobody reads never refuse a callback (kie.ai takes 400 as final). */
+	{ "huge integer in an unknown field", "{\"n\":99999999999999999999," "\"code\":501,\"msg\":\"m\",\"data\":{\"taskId\":\"t1\"}}", 0, NULL },
+	{ "2^64 in data", CB("501", "{\"taskId\":\"t1\",\"seed\":18446744073709551616}"), 0, NULL },
+	{ "negative huge in promptJson", CB("501", "{\"taskId\":\"t1\",\"promptJson\":{\"n\":[-99999999999999999999999]}}"), 0, NULL },
+	{ "1e999 in an unknown field", "{\"x\":1e999,\"y\":-1e999,\"z\":1e-999,\"code\":501,\"msg\":\"m\",\"data\":{\"taskId\":\"t1\"}}", 0, NULL },
+	{ "huge number in info", INFO("\"resultUrls\":[\"" URL1 "\"],\"durationMs\":123456789012345678901234567890"), 0, NULL },
 
 	/* --- rejected: msg and data --- */
 	{ "msg missing", "{\"code\":501,\"data\":{\"taskId\":\"t1\"}}", 0, "msg is missing" },
@@ -268,6 +311,35 @@ run_table(void)
 				printf("#   rc %d, error: '%.*s'\n#   want: '%s'\n", rc,
 				    (int)sizeof err, err, t->err);
 		}
+		callback_free(&cb);
+	}
+}
+
+/* The 4K callback's two documented shapes, and an ordinary callback. */
+static void
+test_4k_shapes(void)
+{
+	static const struct { const char *name, *body; bool is_4k; } cases[] = {
+		{ "4K, info shape", "{\"code\":200,\"msg\":\"4K Video generated successfully.\","
+		    "\"data\":{\"taskId\":\"t4\",\"info\":{\"resultUrls\":[\"" URL1 "\"],"
+		    "\"imageUrls\":[\"" URL2 "\"]}}}", true },
+		{ "4K, flat shape", "{\"code\":200,\"msg\":\"4K Video generated successfully.\","
+		    "\"data\":{\"task_id\":\"bf3e7adb-fb6c-4257-bbcd-470787386fb0\",\"result_urls\":[\""
+		    URL1 "\"],\"media_ids\":[\"CAUa\"],\"image_urls\":[\"" URL2 "\"]}}", true },
+		{ "ordinary success", "{\"code\":200,\"msg\":\"m\",\"data\":{\"taskId\":\"t5\","
+		    "\"info\":{\"resultUrls\":[\"" URL1 "\"]}}}", false },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct callback cb;
+		char err[256];
+		int rc = callback_parse((const unsigned char *)cases[i].body,
+		    strlen(cases[i].body), &cb, err, sizeof err);
+
+		ok(rc == 0 && cb.is_4k == cases[i].is_4k && cb.result_urls.n == 1 &&
+		    strcmp(cb.result_urls.v[0], URL1) == 0,
+		    "%s: accepted, result URL read, is_4k %s", cases[i].name,
+		    cases[i].is_4k ? "set" : "clear");
 		callback_free(&cb);
 	}
 }
@@ -509,6 +581,14 @@ test_url_valid(void)
 		{ "https://h/a b", false }, { "https://h/a\tb", false }, { " https://h", false },
 		{ "https://h\r\n", false }, { "https://h/\x7f", false }, { "https://h\\x", false },
 		{ "https://h/\x01", false }, { "httpsx://h", false }, { "https//h", false },
+		/* the authority must name a host */
+		{ "https://@/x.mp4", false }, { "https://:443/x.mp4", false }, { "https://u:p@/x", false },
+		{ "https://u@:1/x", false }, { "https://@", false }, { "https://:", false },
+		{ "https://[]/x", false }, { "https://[::1/x", false }, { "https://[::1]x/", false },
+		{ "https://h:44a/x", false }, { "https://h:-1/x", false },
+		{ "https://u@h/x", true }, { "https://u:p@h:8443/x", true }, { "https://@h/x", true },
+		{ "https://[::1]:8443/x", true }, { "https://[2001:db8::1]/x", true },
+		{ "https://h:/x", true }, { "https://h?q", true }, { "https://h#f", true },
 	};
 	char *big, name[48];
 
@@ -540,10 +620,12 @@ main(void)
 		ok(0, "the payload table has at least 60 entries");
 	run_table();
 	test_many_urls();
+	test_4k_shapes();
 	test_values();
 	test_depth();
 	test_small_err();
 	test_taskid_valid();
 	test_url_valid();
+	test_out_of_memory();
 	return done_testing();
 }

@@ -17,6 +17,25 @@
 #define SECRET_PREV	"prev-S3CRET-cccc"
 
 static char dir[] = "/tmp/veo-test-config.XXXXXX";
+
+/*
+ * strdup() that fails on its n-th call once armed: this definition takes
+ * the place of libc's for config.c, linked statically into this test.
+ */
+static int strdup_fail_at, strdup_calls;
+
+char *
+strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d;
+
+	if (strdup_fail_at > 0 && ++strdup_calls == strdup_fail_at)
+		return NULL;
+	if ((d = malloc(n)) != NULL)
+		memcpy(d, s, n);
+	return d;
+}
 static char conf[PATH_MAX];
 
 /* Request parameters for config_resolve(): a NULL-terminated name/value list. */
@@ -552,6 +571,87 @@ test_api_keys(void)
 	clean_env();
 }
 
+/*
+ * Running out of memory while reading the file is an error, never a key
+ * silently unset: an unset token would let every callback in (fail open).
+ */
+static void
+test_load_out_of_memory(void)
+{
+	struct config c;
+	char err[256];
+	int failed_all = 1;
+
+	clean_env();
+	write_file(conf, "spool_dir = /s\ntoken = tok-oom-1\nhmac_key = k-oom-2\n");
+	setenv("VEO_CONFIG", conf, 1);
+	/* Copies: the path, then one a key; each one failing in turn. */
+	for (int n = 1; n <= 4; n++) {
+		int rc;
+
+		strdup_fail_at = n;
+		strdup_calls = 0;
+		err[0] = '\0';
+		rc = config_load(&c, err, sizeof err);
+		if (rc != -1 || strstr(err, "out of memory") == NULL) {
+			failed_all = 0;
+			printf("# copy %d failing: config_load returned %d, err '%s', token %s\n", n, rc, err,
+			    c.file_value[K_TOKEN] ? "set" : "unset");
+		}
+		config_free(&c);
+	}
+	strdup_fail_at = 0;
+	ok(failed_all, "every failing copy while loading the file is an error naming memory");
+	ok(config_load(&c, err, sizeof err) == 0 && c.file_value[K_TOKEN] != NULL,
+	    "with memory, the same file loads with its token");
+	config_free(&c);
+}
+
+/* log (process-wide, never from a request) and auth (only "none"). */
+static void
+test_log_and_auth(void)
+{
+	struct params p = { { "VEO_LOG", "/tmp/evil.log", "VEO_AUTH", "none", NULL } };
+	struct config c;
+	struct settings s;
+	char err[256] = "";
+
+	clean_env();
+	ok(load_resolve("", NULL, &c, &s, err, sizeof err) == 0, "defaults resolve: %s", err);
+	is_str(s.log, "auto", "log defaults to auto");
+	ok(!s.auth_none, "auth unset by default: authentication required");
+	config_free(&c);
+	ok(load_resolve("", &p, &c, &s, err, sizeof err) == 0, "with request parameters: %s", err);
+	is_str(s.log, "auto", "VEO_LOG as a request parameter is not taken");
+	ok(s.auth_none, "VEO_AUTH=none as a request parameter is taken");
+	config_free(&c);
+	for (int i = 0; i < 5; i++) {
+		static const char *good[] = { "syslog", "stderr", "off", "/var/log/veo.log", "auto" };
+		char text[64];
+
+		snprintf(text, sizeof text, "log = %s\n", good[i]);
+		ok(load_resolve(text, NULL, &c, &s, err, sizeof err) == 0 && strcmp(s.log, good[i]) == 0,
+		    "log = %s accepted", good[i]);
+		config_free(&c);
+	}
+	ok(load_resolve("log = relative.log\n", NULL, &c, &s, err, sizeof err) == -1 &&
+	    strstr(err, "log") != NULL, "log = relative path refused: %s", err);
+	config_free(&c);
+	ok(load_resolve("auth = none\n", NULL, &c, &s, err, sizeof err) == 0 && s.auth_none,
+	    "auth = none accepted");
+	config_free(&c);
+	ok(load_resolve("auth = token\n", NULL, &c, &s, err, sizeof err) == -1 &&
+	    strstr(err, "auth") != NULL && strstr(err, "none") != NULL,
+	    "auth = anything else refused, naming the one value: %s", err);
+	config_free(&c);
+	ok(load_resolve("hmac_tolerance = +60\n", NULL, &c, &s, err, sizeof err) == -1,
+	    "a signed number refused");
+	config_free(&c);
+	ok(load_resolve("max_body = 99999999999999999999K\n", NULL, &c, &s, err, sizeof err) == -1,
+	    "an overflowing size refused");
+	config_free(&c);
+}
+
 static void
 test_key_meta(void)
 {
@@ -591,6 +691,8 @@ main(void)
 	test_key_meta();
 	test_print();
 	test_api_keys();
+	test_load_out_of_memory();
+	test_log_and_auth();
 	unlink(conf);
 	rmdir(dir);
 	return done_testing();

@@ -226,6 +226,71 @@ test_lines(void)
 	    "over-long message: one bounded line, error text kept (%zu bytes)", n);
 }
 
+static void
+emit_levels(void)
+{
+	log_at(LOG_LEVEL_INFO, "ok line");
+	log_at(LOG_LEVEL_WARNING, "refused line");
+	log_line("failed line");
+}
+
+/* The log setting: a file (O_APPEND, whole lines), off, and stderr for problems. */
+static void
+test_targets(void)
+{
+	char dir[] = "/tmp/veo-test-logt.XXXXXX", path[128], out[4096], err[256];
+	size_t len = 0;
+	FILE *f;
+
+	if (mkdtemp(dir) == NULL) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/veo.log", dir);
+	f = fopen(path, "w");
+	fputs("earlier line\n", f);
+	fclose(f);
+	ok(log_setup(path, LOG_TO_STDERR, false, err, sizeof err) == 0, "log = file: %s", err);
+	is_int(log_current(), LOG_TO_FILE, "target is the file");
+	capture(emit_levels, out, sizeof out);
+	is_str(out, "", "log = file: nothing on stderr");
+	f = fopen(path, "r");
+	len = fread(out, 1, sizeof out - 1, f);
+	out[len] = '\0';
+	fclose(f);
+	is_str(out, "earlier line\nveo-test: ok line\nveo-test: refused line\nveo-test: failed line\n",
+	    "log = file: appended, one line each");
+
+	ok(log_setup(path, LOG_TO_STDERR, true, err, sizeof err) == 0, "log = file, problems also on stderr");
+	capture(emit_levels, out, sizeof out);
+	is_str(out, "veo-test: refused line\nveo-test: failed line\n",
+	    "also_stderr: warnings and errors on stderr, not the success");
+
+	ok(log_setup("off", LOG_TO_STDERR, false, err, sizeof err) == 0, "log = off");
+	capture(emit_levels, out, sizeof out);
+	is_str(out, "", "log = off: nothing anywhere");
+
+	ok(log_setup("auto", LOG_TO_STDERR, false, err, sizeof err) == 0 &&
+	    log_current() == LOG_TO_STDERR, "log = auto takes the program's choice");
+	ok(log_setup(NULL, LOG_TO_OFF, false, err, sizeof err) == 0 &&
+	    log_current() == LOG_TO_OFF, "unset is auto");
+	ok(log_setup("syslog", LOG_TO_STDERR, false, err, sizeof err) == 0 &&
+	    log_current() == LOG_TO_SYSLOG, "log = syslog");
+	capture(emit_levels, out, sizeof out);
+	is_str(out, "", "log = syslog: nothing on stderr");
+
+	snprintf(path, sizeof path, "%s/no/such/dir/veo.log", dir);
+	ok(log_setup(path, LOG_TO_STDERR, false, err, sizeof err) == -1 && strstr(err, path) != NULL,
+	    "an unwritable log file is an error naming it: %s", err);
+	is_int(log_current(), LOG_TO_SYSLOG, "and the target stays as it was");
+	ok(log_setup("relative.log", LOG_TO_STDERR, false, err, sizeof err) == -1, "a relative path refused");
+	ok(log_setup("stderr", LOG_TO_OFF, false, err, sizeof err) == 0 && log_current() == LOG_TO_STDERR,
+	    "log = stderr");
+	snprintf(path, sizeof path, "%s/veo.log", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -233,5 +298,6 @@ main(void)
 	test_escape_sweep();
 	test_timestamp();
 	test_lines();
+	test_targets();
 	return done_testing();
 }

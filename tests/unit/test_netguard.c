@@ -195,6 +195,10 @@ test_urls(void)
 	    err, sizeof err), -1, "gopher refused");
 	is_int(netguard_url_check("/relative/a.mp4", false, NULL,
 	    err, sizeof err), -1, "relative URL refused");
+	is_int(netguard_url_check("https://exa mple.com/a.mp4?X-Sig=s3cr3tsig&t=1", false, NULL,
+	    err, sizeof err), -1, "unparsable URL with a query refused");
+	ok(strstr(err, "s3cr3tsig") == NULL && strstr(err, "?...") != NULL,
+	    "its message leaves out the query string: %s", err);
 	is_int(netguard_url_check("", false, NULL, err, sizeof err), -1,
 	    "empty URL refused");
 	is_int(netguard_url_check(NULL, false, NULL, err, sizeof err), -1,

@@ -16,6 +16,17 @@ struct sniff_case {
 
 static const struct sniff_case cases[] = {
 	{ "mp4 ftyp", B("\0\0\0\x20" "ftypisom\0\0\2\0"), MEDIA_VIDEO, 1 },
+	{ "ftyp then mdat", B("\0\0\0\x18" "ftypmp42\0\0\0\0" "mp42isom" "\0\0\x10\0" "mdat"),
+	    MEDIA_VIDEO, 1 },
+	{ "ftyp then moov", B("\0\0\0\x18" "ftypmp42\0\0\0\0" "mp42isom" "\0\0\x03\0" "moov"),
+	    MEDIA_VIDEO, 1 },
+	{ "ftyp then free then mdat (size 0: to the end)", B("\0\0\0\x14" "ftypisom\0\0\2\0"
+	    "isom" "\0\0\0\x08" "free" "\0\0\0\0" "mdat"), MEDIA_VIDEO, 1 },
+	{ "ftyp then an HTML page", B("\0\0\0\x18" "ftypmp42\0\0\0\0" "mp42isom"
+	    "<!DOCTYPE html><html><body>Access denied</body></html>"), MEDIA_VIDEO, 0 },
+	{ "ftyp then garbage", B("\0\0\0\x18" "ftypmp42\0\0\0\0" "mp42isom" "\x9a\x01\xff\x20zq#!"),
+	    MEDIA_VIDEO, 0 },
+	{ "ftyp with a size under its header", B("\0\0\0\x04" "ftypmp42\0\0\0\0"), MEDIA_VIDEO, 0 },
 	{ "mov moov first", B("\0\0\x10\0moov\0\0\0\0"), MEDIA_VIDEO, 1 },
 	{ "mp4 mdat first", B("\0\0\x10\0mdat\0\0\0\0"), MEDIA_VIDEO, 1 },
 	{ "mov wide", B("\0\0\0\x08wide\0\0\0\0"), MEDIA_VIDEO, 1 },

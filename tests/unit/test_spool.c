@@ -10,9 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "digest.h"
@@ -396,8 +399,8 @@ test_health(void)
 
 	ok(spool_health(sp, 0, &pending, err, sizeof err) == 0 && pending == 0,
 	    "fresh spool healthy, 0 pending: %s", err);
-	ok(count(sp, "new") == 0 && count(sp, "tmp") == 0 && count(sp, "old") == 0,
-	    "health creates tmp/, new/, old/");
+	ok(count(sp, "new") == -1 && count(sp, "tmp") == -1 && count(sp, "old") == -1,
+	    "health creates nothing (no tmp/, new/, old/ yet)");
 	store(sp, "t1", body_a, LEN(body_a), NULL, 0, err, sizeof err);
 	store(sp, "t2", body_a, LEN(body_a), NULL, 0, err, sizeof err);
 	store(sp, "t3", body_a, LEN(body_a), NULL, 0, err, sizeof err);
@@ -409,10 +412,82 @@ test_health(void)
 	pending = -1;
 	ok(spool_health(sp, LLONG_MAX, &pending, err, sizeof err) == -1 && strstr(err, "min_free") != NULL,
 	    "below min_free: unhealthy: %s", err);
-	is_int(pending, 3, "pending still counted when unhealthy");
+	snprintf(path, sizeof path, "%s/tmp", sp);
+	rmdir(path);
+	ok(spool_health(sp, 0, &pending, err, sizeof err) == 0 && count(sp, "tmp") == -1,
+	    "tmp/ absent but creatable: healthy, and still absent: %s", err);
+	snprintf(path, sizeof path, "%s/old", sp);
+	rename(path, strcat(strcpy(err, path), ".d"));
+	close(open(path, O_WRONLY | O_CREAT, 0600));
+	ok(spool_health(sp, 0, &pending, err, sizeof err) == -1 && strstr(err, "old/") != NULL,
+	    "old/ not a directory: unhealthy: %s", err);
 	snprintf(path, sizeof path, "%s/nope", base);
 	ok(spool_health(path, 0, &pending, err, sizeof err) == -1 && pending == 0,
 	    "missing spool_dir: unhealthy, 0 pending");
+}
+
+/* A backlog in new/: health reads one bounded batch, not all of it. */
+static void
+test_health_backlog(void)
+{
+	const char *sp = fresh("backlog");
+	char err[256] = "", path[PATH_MAX];
+	long pending = -1;
+
+	store(sp, "first", body_a, LEN(body_a), NULL, 0, err, sizeof err);
+	for (int i = 0; i < 2500; i++) {
+		snprintf(path, sizeof path, "%s/new/t%d", sp, i);
+		close(open(path, O_WRONLY | O_CREAT, 0600));
+	}
+	ok(spool_health(sp, 0, &pending, err, sizeof err) == 0, "healthy with 2501 pending: %s", err);
+	is_int(pending, 1000, "pending is capped at 1000 (\"1000 or more\")");
+}
+
+/*
+ * An identical repeat waits for the entry's lock a bounded time: with the
+ * lock held elsewhere, the store fails (503 upstream) instead of hanging.
+ */
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "not ok - spool_store still waiting for the entry lock after 10 s\n";
+
+	if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+static void
+test_lock_bounded(void)
+{
+	const char *sp = fresh("lock");
+	char err[256] = "", path[PATH_MAX];
+	struct timespec t0, t1;
+	enum spool_status st;
+	long ms;
+	int fd;
+
+	ok(store(sp, TASK, body_a, LEN(body_a), NULL, 0, err, sizeof err) == SPOOL_STORED,
+	    "stored once: %s", err);
+	snprintf(path, sizeof path, "%s/new/%s", sp, TASK);
+	/* flock locks belong to an open file description: this one conflicts. */
+	fd = open(path, O_RDWR);
+	ok(fd >= 0 && flock(fd, LOCK_EX) == 0, "entry locked by someone else");
+	signal(SIGALRM, on_alarm);
+	alarm(10);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	st = store(sp, TASK, body_a, LEN(body_a), NULL, 0, err, sizeof err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	alarm(0);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ok(st == SPOOL_ERROR && strstr(err, "lock") != NULL, "identical repeat behind a held lock: "
+	    "SPOOL_ERROR: %s", err);
+	ok(ms >= 1500 && ms < 5000, "gave up after about 2 s (%ld ms)", ms);
+	ok(count(sp, "tmp") == 0, "nothing left in tmp/");
+	close(fd);
+	ok(store(sp, TASK, body_a, LEN(body_a), NULL, 0, err, sizeof err) == SPOOL_DUPLICATE,
+	    "lock released: the repeat is a duplicate again: %s", err);
 }
 
 /* Builds a valid entry for body into buf; returns its length. */
@@ -513,6 +588,28 @@ test_entry(void)
 	memcpy(buf, good, n);
 	m2 = edit(buf, n, "duplicates: 4\n", "duplicates: 4\nfuture-field: whatever\n");
 	ok(parse_buf(buf, m2, err, sizeof err) == 0, "unknown header lines ignored");
+	/* Numbers are parsed strictly (sscanf took all of these). */
+	{
+		static const char *bad[][2] = {
+			{ "code: 200", "code: 200junk" }, { "code: 200", "code: +200" },
+			{ "code: 200", "code:  200" }, { "duplicates: 4", "duplicates: -4" },
+			{ "duplicates: 4", "duplicates: 4x" }, { "duplicates: 4", "duplicates: 0x4" },
+		};
+		char bl[64];
+
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			memcpy(buf, good, n);
+			m2 = edit(buf, n, bad[i][0], bad[i][1]);
+			ok(parse_buf(buf, m2, err, sizeof err) == -1, "'%s' rejected", bad[i][1]);
+		}
+		memcpy(buf, good, n);
+		snprintf(bl, sizeof bl, "body-length: %zu", LEN(body_a));
+		m2 = edit(buf, n, bl, strcat(strcpy(err, bl), " "));
+		ok(parse_buf(buf, m2, err, sizeof err) == -1, "body-length with a trailing blank rejected");
+		memcpy(buf, good, n);
+		m2 = edit(buf, n, "code: 200", "code: -1");
+		ok(parse_buf(buf, m2, err, sizeof err) == 0, "a negative code (as the sender gave it) parses");
+	}
 
 	{
 		struct entry_meta fm = m;
@@ -689,6 +786,8 @@ main(void)
 	test_failures();
 	test_unwritable();
 	test_health();
+	test_health_backlog();
+	test_lock_bounded();
 	test_entry();
 	test_concurrent();
 	test_take_planted();

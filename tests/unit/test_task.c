@@ -750,10 +750,11 @@ test_init_from_callback(void)
 		body = success_body("t_many", "\"m\"", res, ori);
 		memset(&t, 0, sizeof t);
 		ok(body && parse(body, &cb, &m, 0) == 0 &&
-		    task_init_from_callback(&t, &cb, &m, DL, true, 1) == 0 && t.nfiles == TASK_MAX_FILES,
+		    task_init_from_callback(&t, &cb, &m, DL, true, 1) == 0 &&
+		    t.nfiles == 2 * CALLBACK_MAX_URLS,
 		    "%d results and %d origins: %d files", CALLBACK_MAX_URLS, CALLBACK_MAX_URLS,
-		    TASK_MAX_FILES);
-		is_str(t.files[TASK_MAX_FILES - 1].path, DL "/t_many/origin-31.jpg", "the last origin file");
+		    2 * CALLBACK_MAX_URLS);
+		is_str(t.files[2 * CALLBACK_MAX_URLS - 1].path, DL "/t_many/origin-31.jpg", "the last origin file");
 		task_free(&t);
 		callback_free(&cb);
 		free(body), free(res), free(ori);
