@@ -67,9 +67,10 @@ is "$(perm "$SPOOL")" "$SU:$RU 750" "spool_dir: the spooler's, the responder may
 is "$(perm "$SPOOL/new") $(perm "$SPOOL/old")" "$SU:$RU 2770 $SU:$RU 2770" \
 	"new/ and old/: the responder's group creates entries"
 is "$(perm "$SPOOL/tmp")" "$SU:$RU 1770" "tmp/: sticky, each user removes only its own"
-for d in taking cur state claim bad; do
+for d in taking cur state pending claim bad; do
 	is "$(perm "$SPOOL/$d")" "$SU:$SU 750" "$d/: the spooler's alone"
 done
+is "$(perm "$SPOOL/expect")" "$SU:$SU 2770" "expect/: tasks registered by the spooler's group"
 is "$(perm "$DL")" "$SU:$SU 750" "download_dir: the spooler's alone"
 is "$(perm "$RCONF") $(perm "$SCONF")" "root:$RU 640 root:$SU 640" \
 	"each configuration file readable by its program's group only"
@@ -131,6 +132,8 @@ denied "list state/" ls "$SPOOL/state"
 denied "create a state file" touch "$SPOOL/state/task_ps"
 denied "list cur/" ls "$SPOOL/cur"
 denied "create a claim" touch "$SPOOL/claim/task_ps"
+denied "register a task in expect/" touch "$SPOOL/expect/task_x"
+denied "mark a task pending" touch "$SPOOL/pending/task_ps"
 denied "read the spooler's configuration" cat "$SCONF"
 denied "run veo-callback with the spooler's configuration" env VEO_CONFIG="$SCONF" "$CB" --check-config
 denied "list download_dir" ls "$DL"
@@ -139,7 +142,7 @@ denied "create a file in download_dir" touch "$DL/x"
 # ---- the spooler, as its user ----
 like "$(as_spooler "$SP" check-config 2>&1)" "spool_dir $SPOOL: writable by this user" \
 	"veo-spooler check-config: the spool is usable by the spooler's user"
-as_spooler "$SP" run >"$T/out" 2>"$T/err"
+as_spooler "$SP" run --once >"$T/out" 2>"$T/err"
 is "$?" 0 "the spooler's user takes the callback in and downloads (run exits 0)"
 [ -s "$T/err" ] && diag "$(cat "$T/err")"
 is "$(sha256sum <"$DL/task_ps/result-0.mp4" 2>/dev/null)" "$(sha256sum <"$WWW/v/a.mp4")" \
@@ -169,14 +172,31 @@ ok "$([ -f "$SPOOL/tmp/spooler-temp" ]; echo $?)" "... which is still there"
 
 # ---- a repeat, and what a compromised responder could leave in new/ ----
 is "$(post "$CBJ")" 200 "a repeat of the callback is stored by the responder's user"
-as_spooler "$SP" run >"$T/out" 2>"$T/err"
+as_spooler "$SP" run --once >"$T/out" 2>"$T/err"
 is "$?" 0 "the spooler takes the repeat in"
 is "$(grep -c '^GET /v/a.mp4 ' "$T/static.access")" 1 "the repeat downloads nothing again"
+# The shipped service: run --follow as the spooler's user sees the
+# responder's new entry at once (it watches new/ through the group).
+make_video "$WWW/v/f.mp4" 100000 && chmod a+r "$WWW/v/f.mp4"
+# Not through as_spooler: each program execs the next, so $! is the spooler.
+setpriv --reuid="$SU" --regid="$SU" --init-groups -- env -i PATH=/usr/bin:/bin \
+	VEO_CONFIG="$SCONF" "$SP" run --follow >"$T/follow.out" 2>"$T/follow.err" &
+fpid=$!
+_pids="$_pids $fpid"
+sleep 0.5
+is "$(post "$(callback_json 200 "ok" task_follow "$BASE/v/f.mp4")")" 200 \
+	"with the spooler following the spool, the responder's user stores a callback"
+wait_for_file "$DL/task_follow/result-0.mp4" 20
+ok $? "run --follow as the spooler's user downloads it without waiting for a sweep"
+kill -TERM "$fpid" 2>/dev/null
+wait "$fpid"
+is "$?" 0 "run --follow ends cleanly on SIGTERM"
+
 as_responder mkfifo "$SPOOL/new/t_fifo"
 ok $? "the responder's user can leave a FIFO in new/"
 as_responder ln -s "$SPOOL/state/task_ps" "$SPOOL/new/t_link"
 timeout 60 setpriv --reuid="$SU" --regid="$SU" --init-groups -- \
-	env -i PATH=/usr/bin:/bin VEO_CONFIG="$SCONF" "$SP" run >"$T/out" 2>"$T/err"
+	env -i PATH=/usr/bin:/bin VEO_CONFIG="$SCONF" "$SP" run --once >"$T/out" 2>"$T/err"
 rc=$?
 ok $(( rc == 124 )) "a sweep does not hang on the FIFO (exit $rc)"
 is "$(ls "$SPOOL/bad" | sed 's/\..*//' | sort | tr '\n' ' ')" "t_fifo t_link " \
