@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "spool.h"
 #include "task.h"
 #include "taskid.h"
 
@@ -43,7 +44,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *base = getenv("TMPDIR");
-	char sub[320];
+	char err[512];
 
 	if (base == NULL || *base == '\0')
 		base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
@@ -54,9 +55,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	atexit(remove_spool);
 	snprintf(state_dir, sizeof state_dir, "%s/state", spool);
-	snprintf(sub, sizeof sub, "%s/tmp", spool);
-	if (mkdir(state_dir, 0700) < 0 || mkdir(sub, 0700) < 0) {
-		perror(spool);
+	/* The spooler's own layout (state/, tmp/, pending/, ...), as a sweep makes it. */
+	if (spool_prepare(spool, true, err, sizeof err) < 0) {
+		fprintf(stderr, "%s\n", err);
 		exit(1);
 	}
 	return 0;
@@ -120,11 +121,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_ASSERT(err[0] != '\0', "refused without a reason");
 	}
-	/* One state file at a time: the next input may name another task. */
+	/* One task at a time: the next input may name another. */
 	{
 		char path[512];
 
 		snprintf(path, sizeof path, "%s/%s", state_dir, task_id);
+		unlink(path);
+		snprintf(path, sizeof path, "%s/pending/%s", spool, task_id);
 		unlink(path);
 	}
 	return 0;
