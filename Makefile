@@ -78,7 +78,21 @@ ASAN_FLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefin
 ASAN_ARCHIVES := $(B)/asan/libspooler.a $(B)/asan/libresponder.a $(B)/asan/libcommon.a
 ASAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 
-.PHONY: all test check deps unit asan tools install uninstall clean run bench
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) over the same sources, built
+# with clang, ASan and UBSan under build/fuzz.  `make fuzz FUZZ_TIME=60`
+# runs each for that many seconds; tests/fuzz.t replays the seed corpora
+# and fuzzes each target briefly.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_FLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) $(WARN) $(DEFS) \
+              $(INCLUDES) $(PKG_CFLAGS) $(CPPFLAGS)
+FUZZ_TARGETS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN      := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+FUZZ_ARCHIVES := $(B)/fuzz/libspooler.a $(B)/fuzz/libresponder.a $(B)/fuzz/libcommon.a
+
+.PHONY: all test check deps unit asan tools install installable uninstall clean run bench fuzz fuzzers \
+	analyze analyze-clang analyze-cppcheck analyze-tidy analyze-fanalyzer
 .DELETE_ON_ERROR:
 
 all: $(B)/veo-callback $(B)/veo-spooler
@@ -123,9 +137,27 @@ $(B)/asan/tests/%: tests/unit/%.c tests/unit/tap.h $(ASAN_ARCHIVES)
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_ARCHIVES) $(ALL_LIBS)
 
+$(B)/fuzz/libcommon.a: $(call archive,$(B)/fuzz,$(COMMON_SRC))
+$(B)/fuzz/libresponder.a: $(call archive,$(B)/fuzz,$(RESPONDER_SRC))
+$(B)/fuzz/libspooler.a: $(call archive,$(B)/fuzz,$(SPOOLER_SRC))
+
+$(B)/fuzz/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_ARCHIVES)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ_ARCHIVES) $(ALL_LIBS)
+
 unit: $(UNIT_BIN)
 asan: $(ASAN_BIN)
 tools: $(TOOL_BIN) $(SHIM_LIB)
+fuzzers: $(FUZZ_BIN)
+
+# Each target for FUZZ_TIME seconds (FUZZ_TARGETS="callback entry" for some);
+# new inputs go to build/fuzz/corpus/<target>, crashes to build/fuzz/artifacts.
+fuzz: fuzzers
+	sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 # Installs the Debian packages the tests need (or says exactly how), then
 # runs every test through prove: unit tests, their sanitizer build, and the
@@ -135,6 +167,19 @@ test: deps
 	prove -f --exec '' $(UNIT_BIN) $(ASAN_BIN) tests/*.t
 
 check: test
+
+# Static analysis (tests/analyze.t runs each step): the clang build with
+# -Werror, cppcheck, clang-tidy (/.clang-tidy) and gcc -fanalyzer over src/
+# and cgi/, each clean or each finding listed with its reason in
+# tests/analysis/*.supp.
+ANALYZE_FLAGS = -std=c11 $(DEFS) $(INCLUDES) $(PKG_CFLAGS) $(CPPFLAGS)
+analyze: analyze-clang analyze-cppcheck analyze-tidy analyze-fanalyzer
+analyze-clang:
+	@$(MAKE) --no-print-directory B=$(B)/clang CC=clang WERROR=-Werror all unit tools
+analyze-cppcheck analyze-tidy analyze-fanalyzer: export ANALYZE_FLAGS := $(ANALYZE_FLAGS)
+analyze-cppcheck analyze-tidy analyze-fanalyzer:
+	@sh tests/analysis/run.sh $(@:analyze-%=%)
+
 
 deps:
 	@sh tests/lib/install-deps.sh
@@ -151,7 +196,25 @@ MAN5     := $(wildcard docs/*.5)
 EXAMPLES := $(wildcard examples/*)
 CONFEX   := nginx.conf.example apache.conf.example
 
+# Root installs what was built and never compiles in the tree (build as
+# yourself with make, then install as root): missing or out-of-date
+# binaries stop the install with the command to run.  Other users get the
+# usual install: all (e.g. into a DESTDIR).
+ifeq ($(shell id -u 2>/dev/null),0)
+install: installable
+else
 install: all
+endif
+
+installable:
+	@for f in $(B)/veo-callback $(B)/veo-spooler; do \
+		[ -x "$$f" ] || { echo "make install: $$f is missing; build first as your user" \
+			"(make), then run make install as root" >&2; exit 1; }; \
+	done
+	@$(MAKE) --no-print-directory -q all 2>/dev/null || { echo "make install: the programs in" \
+		"$(B)/ are older than their sources; run make as your user first" >&2; exit 1; }
+
+install:
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples
 	install -m 0755 $(B)/veo-callback $(DESTDIR)$(SBINDIR)/veo-callback

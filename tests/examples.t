@@ -64,10 +64,32 @@ for u in veo-callback.service veo-spooler.service; do
 	for d in ProtectSystem=strict NoNewPrivileges=yes PrivateTmp=yes ProtectHome=yes; do
 		is "$(unit_value "$EX/$u" "${d%%=*}")" "${d#*=}" "$u: $d"
 	done
-	like " $(unit_value "$EX/$u" ReadWritePaths) " " $(config_default spool_dir) " "$u: the spool is writable"
 done
+# The privilege split (SECURITY.md, tests/privsep.t): two users, the
+# responder may write only new/, old/ and tmp/ of the spool.
+sd=$(config_default spool_dir)
+is "$(unit_value "$EX/veo-callback.service" ReadWritePaths)" "$sd/new $sd/old $sd/tmp" \
+	"veo-callback.service: of the spool, only new/, old/ and tmp/ are writable"
+like " $(unit_value "$EX/veo-spooler.service" ReadWritePaths) " " $sd " \
+	"veo-spooler.service: the spool is writable"
 like " $(unit_value "$EX/veo-spooler.service" ReadWritePaths) " " $(config_default download_dir) " \
 	"veo-spooler.service: the download directory is writable"
+is "$(unit_value "$EX/veo-callback.service" User):$(unit_value "$EX/veo-callback.service" Group)" \
+	"veo-callback:veo-callback" "veo-callback.service runs as veo-callback"
+is "$(unit_value "$EX/veo-spooler.service" User):$(unit_value "$EX/veo-spooler.service" Group)" \
+	"veo-spooler:veo-spooler" "veo-spooler.service runs as veo-spooler"
+is "$(unit_value "$EX/veo-spooler.service" SupplementaryGroups)" veo-callback \
+	"veo-spooler.service: in the responder's group, to read the entries"
+is "$(unit_value "$EX/veo-spooler.service" Environment)" VEO_CONFIG=/etc/veo-spooler.conf \
+	"veo-spooler.service reads its own configuration file"
+for u in veo-callback.service veo-spooler.service; do
+	is "$(unit_value "$EX/$u" UMask)" 0027 "$u: UMask=0027 (entries readable by the group only)"
+done
+grep -q '^R=${VEO_RESPONDER_USER:-veo-callback}$' "$EX/setup-privsep.sh" &&
+	grep -q '^S=${VEO_SPOOLER_USER:-veo-spooler}$' "$EX/setup-privsep.sh" &&
+	grep -q "^SPOOL=\${VEO_SPOOL_DIR:-$sd}\$" "$EX/setup-privsep.sh" &&
+	grep -q "^VIDEOS=\${VEO_DOWNLOAD_DIR:-$(config_default download_dir)}\$" "$EX/setup-privsep.sh"
+ok $? "setup-privsep.sh makes the users and directories that the units name"
 is "$(unit_value "$EX/veo-callback.service" StandardInput)" "" \
 	"veo-callback.service: socket activation through LISTEN_FDS, no stdin trick"
 is "$(unit_value "$EX/veo-callback.service" Requires)" veo-callback.socket "veo-callback.service requires its socket"

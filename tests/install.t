@@ -73,4 +73,23 @@ make -s -C "$ROOT" install DESTDIR="$T/split" PREFIX=/opt/veo MANDIR=/opt/man >/
 ok "$([ -f "$T/split/opt/man/man5/veo-callback.conf.5" ] && [ -x "$T/split/opt/veo/sbin/veo-callback" ]; echo $?)" \
 	"MANDIR can be set apart from PREFIX"
 
+# Build as a user, install as root: root's make install compiles nothing in
+# the tree.  Missing or stale programs stop it with the command to run.
+if [ "$(id -u)" = 0 ]; then
+	make -C "$ROOT" install DESTDIR="$T/nb" B="$T/nobuild" >"$T/nb.log" 2>&1
+	ok $(( $? == 0 )) "as root, make install without built programs fails"
+	like "$(cat "$T/nb.log")" "veo-callback is missing; build first as your user \(make\)" \
+		"... saying to build first, as the user"
+	ok "$([ ! -e "$T/nobuild" ] && [ ! -e "$T/nb" ]; echo $?)" "... and builds and installs nothing"
+	mkdir -p "$T/stale" && cp "$CALLBACK" "$SPOOLER" "$T/stale/"
+	make -C "$ROOT" install DESTDIR="$T/st" B="$T/stale" >"$T/st.log" 2>&1
+	ok $(( $? == 0 )) "as root, make install with programs older than their sources fails"
+	like "$(cat "$T/st.log")" "older than their sources; run make as your user first" "... and says so"
+	ok "$([ ! -e "$T/st" ] && [ "$(ls "$T/stale")" = "$(printf 'veo-callback\nveo-spooler')" ]; echo $?)" \
+		"... without building or installing anything"
+else
+	make -s -C "$ROOT" install DESTDIR="$T/user" B="$T/userbuild" >"$T/user.log" 2>&1
+	ok $? "as a user, make install builds what is missing first"
+fi
+
 done_testing

@@ -8,6 +8,11 @@
 # public-looking address (100.1.2.3) and the targets (127.0.0.1, ::1,
 # 10.0.0.1, 169.254.169.254, evil.test -> 127.0.0.1) all have a listening
 # server whose request log must stay empty.
+#
+# Nothing outside $T is written: the namespace's host names come from
+# $T/hosts, bind-mounted over /etc/hosts in a private mount namespace
+# (unshare --mount) around each command, not from /etc/netns/<name>/hosts;
+# the namespace is named after this process and deleted at exit.
 . "$(dirname "$0")/lib/common.sh"
 
 [ -x "$FETCH_CLI" ] || skip_all "build/tools/fetch-cli not built (make tools)"
@@ -73,8 +78,16 @@ ok $? "nothing written for any blocked URL"
 
 # ---- redirects, in a network namespace ----
 NS=veo-ssrf-$$
-ns() { ip netns exec "$NS" "$@"; }
+# ns COMMAND...: COMMAND in the namespace, with $T/hosts as its /etc/hosts
+# (the bind mount lives and dies with the private mount namespace).
+ns() {
+	ip netns exec "$NS" unshare --mount --propagation private \
+		sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts" "$@"
+}
 ns_setup() {
+	printf '%s\n' "127.0.0.1 localhost" "::1 localhost" "100.1.2.3 cdn.test" \
+		"100.1.2.4 cdn2.test" "127.0.0.1 evil.test" "10.0.0.1 intranet.test" \
+		>"$T/hosts" || return 1
 	ip netns add "$NS" || return 1
 	ns ip link set lo up || return 1
 	# A dummy interface when the kernel has the module; the addresses work
@@ -84,20 +97,14 @@ ns_setup() {
 	for a in 100.1.2.3 100.1.2.4 10.0.0.1 169.254.169.254; do
 		ns ip addr add "$a/32" dev $dev || return 1
 	done
-	mkdir -p "/etc/netns/$NS" &&
-	printf '%s\n' "127.0.0.1 localhost" "::1 localhost" "100.1.2.3 cdn.test" \
-		"100.1.2.4 cdn2.test" "127.0.0.1 evil.test" "10.0.0.1 intranet.test" \
-		>"/etc/netns/$NS/hosts" &&
 	[ "$(ns getent hosts cdn.test | cut -d' ' -f1)" = 100.1.2.3 ]
 }
 ns_cleanup() {
 	ip netns del "$NS" 2>/dev/null
-	rm -rf "/etc/netns/$NS"
-	rmdir /etc/netns 2>/dev/null
 }
 trap 'cleanup; ns_cleanup' EXIT
 
-NS_TESTS=34	# the test points below
+NS_TESTS=37	# the test points below
 if [ "$(id -u)" != 0 ] || ! ns_setup >"$T/netns.err" 2>&1; then
 	why=$(head -n 1 "$T/netns.err" 2>/dev/null)
 	for i in $(seq $NS_TESTS); do
@@ -170,5 +177,14 @@ is "$(lines "$T/target.log")" "$n" "... and the http host saw no request"
 # allow_private lifts the address rule (tests only): the targets are real.
 nsfetch --allow-private "$(redirect_to "http://10.0.0.1:$P2/file/t?size=10")" "$T/p.mp4"
 is "$(field 1 1)" FETCH_OK "allow_private = yes: the same redirect to 10.0.0.1 is followed"
+
+# Nothing of the namespace outlives the test, nothing was written to /etc.
+is "$(getent hosts cdn.test)" "" "outside the namespace, /etc/hosts does not know cdn.test"
+ok "$([ ! -e "/etc/netns/$NS" ]; echo $?)" "nothing was written under /etc/netns"
+cleanup_pids() { for p in $_pids; do kill "$p" 2>/dev/null; done; sleep 0.2; }
+cleanup_pids
+ns_cleanup
+ip netns list 2>/dev/null | grep -qw "$NS"
+ok $(( $? == 0 )) "the namespace $NS is deleted"
 
 done_testing

@@ -414,6 +414,11 @@ config_resolve(const struct config *c, config_param_fn param, void *ctx,
 		snprintf(err, errlen, "spool_dir must be an absolute path");
 		return -1;
 	}
+	/* Empty unsets a key; unset, the spooler would format paths from NULL. */
+	if (s->download_dir == NULL) {
+		snprintf(err, errlen, "download_dir must not be empty");
+		return -1;
+	}
 	/* Values not shown: callback_url is secret (it may carry ?token=). */
 	if (s->api_base != NULL && !http_url(s->api_base)) {
 		snprintf(err, errlen, "api_base must be an http:// or https:// URL");

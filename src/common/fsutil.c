@@ -140,20 +140,32 @@ read_fd_bounded(int fd, size_t max, char **out, size_t *outlen)
 int
 read_file_bounded(const char *path, size_t max, char **out, size_t *outlen)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	int rc;
+	/*
+	 * O_NONBLOCK: a FIFO planted where a file is expected (new/ is
+	 * writable by the responder's user) must not hang the reader; only a
+	 * regular file is read.
+	 */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	int saved;
 
 	if (fd < 0)
 		return -1;
-	rc = read_fd_bounded(fd, max, out, outlen);
-	if (rc < 0) {
-		int saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
 	}
+	if (read_fd_bounded(fd, max, out, outlen) < 0)
+		goto fail;
 	close(fd);
 	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
 }
 
 /* The host name, made safe for a file name; looked up once a process. */

@@ -31,7 +31,10 @@ int mkdir_exist_ok(const char *path, mode_t mode);
  */
 int read_fd_bounded(int fd, size_t max, char **out, size_t *outlen);
 
-/* As read_fd_bounded() for a path, opened with O_NOFOLLOW. */
+/*
+ * As read_fd_bounded() for a path, opened with O_NOFOLLOW (ELOOP for a
+ * symbolic link); anything but a regular file fails with EINVAL, at once.
+ */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *outlen);
 
 /*

@@ -538,8 +538,14 @@ static enum spool_read
 read_entry(const char *path, struct spool_entry *e, char *err, size_t errlen)
 {
 	if (read_file_bounded(path, ENTRY_MAX, &e->data, &e->len) < 0) {
-		snprintf(err, errlen, "read %s: %s", path, strerror(errno));
-		return errno == ENOENT ? SPOOL_READ_NONE : SPOOL_READ_ERROR;
+		int saved = errno;
+
+		snprintf(err, errlen, "read %s: %s", path,
+		    saved == EINVAL ? "not a regular file" : strerror(saved));
+		if (saved == ENOENT)
+			return SPOOL_READ_NONE;
+		/* A link or a FIFO where an entry should be: kept aside in bad/. */
+		return saved == ELOOP || saved == EINVAL ? SPOOL_READ_DAMAGED : SPOOL_READ_ERROR;
 	}
 	if (entry_parse(e->data, e->len, &e->meta, &e->body, err, errlen) < 0)
 		return SPOOL_READ_DAMAGED;

@@ -1,15 +1,26 @@
 #!/bin/sh
 # Installs the Debian packages that building and testing need.  As root it
 # runs apt-get; otherwise it prints the exact command and fails.
+#
+# Packages such as nginx and apache2 start their daemons when installed.
+# The tests start their own on loopback ports, so during the install a
+# policy-rc.d (exit 101: "action forbidden") keeps new daemons from
+# starting; it is removed afterwards.  A system nginx or apache2 that is
+# already running is left alone: nothing here stops a service
+# (tests/deps.t).
 set -eu
 
 PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libyajl-dev
 libcurl4-openssl-dev libssl-dev nginx-light apache2 libapache2-mod-fcgid
 spawn-fcgi curl openssl valgrind wrk mandoc python3 perl psmisc procps
-iproute2 util-linux bsdutils systemd groff-base
+iproute2 util-linux bsdutils systemd groff-base passwd
+clang libclang-rt-dev clang-tidy cppcheck
 dpkg-dev xz-utils libc-ares-dev libnghttp2-dev zlib1g-dev"
-# (the last line: the static build, mk/static.mk: apt-get source curl,
-# c-ares, nghttp2 and zlib as static libraries for tools/build-static-curl.sh)
+# (clang with libclang-rt-dev: the libFuzzer targets, tests/fuzz.t; clang,
+# clang-tidy and cppcheck: make analyze, tests/analyze.t; passwd: useradd
+# for tests/privsep.t.  The last line: the static build, mk/static.mk:
+# apt-get source curl, c-ares, nghttp2 and zlib as static libraries for
+# tools/build-static-curl.sh)
 
 missing=""
 for p in $PKGS; do
@@ -92,10 +103,21 @@ if [ -z "$missing" ]; then
 	exit 0
 fi
 echo "installing:$missing" >&2
-# The nginx and apache2 packages start their daemons on install; the tests
-# start their own on loopback ports, so stop the system ones if they came up.
+# invoke-rc.d and deb-systemd-invoke ask /usr/sbin/policy-rc.d before they
+# start a service.  One that is already there (containers ship one) is
+# kept as it is.
+policy=${VEO_POLICY_RC_D:-/usr/sbin/policy-rc.d}	# (tests/deps.t points it elsewhere)
+ours=""
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\n# Written by veo-callback tests/lib/install-deps.sh for the install only.\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	ours=1
+	trap 'rm -f "$policy"' EXIT
+	trap 'exit 130' INT TERM
+fi
 apt-get install -y -qq --no-install-recommends $missing >&2
-for svc in nginx apache2; do
-	command -v service >/dev/null 2>&1 && service "$svc" stop >/dev/null 2>&1 || true
-done
+if [ -n "$ours" ]; then
+	rm -f "$policy"
+	trap - EXIT
+fi
 exit 0

@@ -241,6 +241,11 @@ test_empty_unsets(void)
 	ok(load_resolve("spool_dir = var/spool\n", NULL, &c, &s, err, sizeof err) == -1 &&
 	    strstr(err, "spool_dir must be an absolute path") != NULL, "relative spool_dir refused");
 	config_free(&c);
+	/* Nor download_dir (found by tests/fuzz/fuzz_config.c: "(null)/<taskId>" paths). */
+	clean_env();
+	ok(load_resolve("download_dir =\n", NULL, &c, &s, err, sizeof err) == -1 &&
+	    strstr(err, "download_dir") != NULL, "empty download_dir refused: %s", err);
+	config_free(&c);
 }
 
 static void

@@ -724,6 +724,43 @@ test_concurrent(void)
 	is_int(sum_entries, WRITERS * ROUNDS, "entries plus duplicate counts account for every store");
 }
 
+/*
+ * What another user may leave in new/ (the responder's user can write it,
+ * SECURITY.md): a FIFO, a symbolic link, a directory.  The spooler's take
+ * must neither hang nor follow them, and keeps them aside in bad/.
+ */
+static void
+test_take_planted(void)
+{
+	static const char *names[] = { "t_fifo", "t_link", "t_dir" };
+	const char *sp = fresh("planted");
+	char path[PATH_MAX], err[256];
+	struct spool_entry e;
+
+	if (spool_prepare(sp, true, err, sizeof err) < 0) {
+		ok(0, "spool_prepare: %s", err);
+		return;
+	}
+	snprintf(path, sizeof path, "%s/new/t_fifo", sp);
+	ok(mkfifo(path, 0660) == 0, "a FIFO in new/");
+	snprintf(path, sizeof path, "%s/new/t_link", sp);
+	ok(symlink("/etc/passwd", path) == 0, "a symbolic link in new/");
+	snprintf(path, sizeof path, "%s/new/t_dir", sp);
+	ok(mkdir(path, 0770) == 0, "a directory in new/");
+	alarm(10);	/* a take that blocks on the FIFO fails the test, not hangs it */
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		enum spool_read r = spool_take(sp, names[i], &e, err, sizeof err);
+
+		ok(r == SPOOL_READ_DAMAGED, "%s: taken as damaged, at once (%d: %s)", names[i],
+		    (int)r, err);
+		spool_entry_free(&e);
+		ok(spool_take_refuse(sp, names[i], err, sizeof err) == 0, "%s: kept in bad/", names[i]);
+	}
+	alarm(0);
+	is_int(count(sp, "new") + count(sp, "taking"), 0, "new/ and taking/ are empty");
+	is_int(count(sp, "bad"), 3, "bad/ holds the three");
+}
+
 /* Removes everything under path (the test's own temp tree). */
 static void
 rm_tree(const char *path)
@@ -753,6 +790,7 @@ main(void)
 	test_lock_bounded();
 	test_entry();
 	test_concurrent();
+	test_take_planted();
 	rm_tree(base);
 
 	printf("# again, with named temp files only (file systems without O_TMPFILE)\n");
