@@ -108,7 +108,7 @@ xfer_ask_range(struct xfer *x, int r)
  * What an existing .part and its sidecar let this run resume: the ranges
  * in lead->pi (a plain prefix becomes one range [0, total) written up to
  * the file's size).  false when there is nothing to resume: a 200 will
- * truncate.  A range claimed beyond the file's end is not believed.
+ * truncate.  Bytes claimed beyond the file's end are not believed.
  */
 static bool
 load_resume(struct xfer *x)
@@ -127,7 +127,7 @@ load_resume(struct xfer *x)
 		return true;
 	}
 	for (size_t i = 0; i < pi->nranges; i++)
-		if (pi->range[i].pos > st.st_size)
+		if (pi->range[i].pos > pi->range[i].start && pi->range[i].pos > st.st_size)
 			return false;
 	return true;
 }

@@ -192,6 +192,26 @@ start_helper(struct fetch_ctx *c, struct xfer *h, struct xfer *lead, int r)
 	return 0;
 }
 
+/* A resumed download's ranges nobody fetches yet get their own connection. */
+static bool
+take_unowned(struct fetch_ctx *c, struct xfer *slot)
+{
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct xfer *lead = &c->xs[i];
+		int r;
+
+		if (lead->job == NULL || lead->lead != NULL || lead->fd < 0 ||
+		    !lead->splittable || lead->hop.outcome != FETCH_OK ||
+		    (r = xfer_unowned_range(lead)) < 0 ||
+		    connections(c, lead) >= (c->o->per_host > 0 ? c->o->per_host : 1))
+			continue;
+		if (start_helper(c, slot, lead, r) == 0)
+			return true;
+		lead->splittable = false;
+	}
+	return false;
+}
+
 bool
 xfer_split(struct fetch_ctx *c, struct xfer *slot)
 {
@@ -200,6 +220,8 @@ xfer_split(struct fetch_ctx *c, struct xfer *slot)
 	long long left, most = 0, mid;
 	size_t n;
 
+	if (take_unowned(c, slot))
+		return true;
 	for (size_t i = 0; i < c->nslots; i++)
 		if ((left = worth_splitting(c, &c->xs[i])) > most) {
 			most = left;

@@ -132,7 +132,7 @@ partinfo_usable(const struct partinfo *pi)
 int
 partinfo_save(const char *path, const struct partinfo *pi)
 {
-	char buf[INFO_MAX];
+	char buf[INFO_MAX], tmp[PATH_MAX], dir[PATH_MAX], *slash;
 	int fd = -1, n, k, rc = -1;
 
 	if (!partinfo_usable(pi)) {
@@ -155,14 +155,33 @@ partinfo_save(const char *path, const struct partinfo *pi)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/*
+	 * Written aside and renamed over: the sidecar is rewritten while a
+	 * split download runs, and a crash must leave the old one or the new
+	 * one, never half of one.
+	 */
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.new", path) >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		goto err;
-	if (write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0)
+	if (write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		goto err;
+	}
+	fd = -1;
+	snprintf(dir, sizeof dir, "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	if (rename(tmp, path) < 0 || fsync_dir(slash != NULL ? dir : ".") < 0)
 		goto err;
 	rc = 0;
 err:
 	if (fd >= 0)
 		close(fd);
+	if (rc < 0)
+		(void)unlink(tmp);
 	return rc;
 }

@@ -49,8 +49,9 @@ struct partinfo {
 int partinfo_load(const char *path, struct partinfo *pi);
 
 /*
- * Writes pi to path durably (fsync'd), or removes path when pi holds
- * nothing a resume could be checked against.  0, or -1 with errno.
+ * Writes pi to path durably and atomically ("<path>.new", fsync'd, renamed,
+ * directory fsync'd), or removes path when pi holds nothing a resume could
+ * be checked against.  0, or -1 with errno.
  */
 int partinfo_save(const char *path, const struct partinfo *pi);
 

@@ -91,6 +91,8 @@ taskdir_remove_partial(int dirfd, const char *name)
 		(void)unlinkat(dirfd, side, 0);
 	if ((size_t)snprintf(side, sizeof side, "%s.part.info", name) < sizeof side)
 		(void)unlinkat(dirfd, side, 0);
+	if ((size_t)snprintf(side, sizeof side, "%s.part.info.new", name) < sizeof side)
+		(void)unlinkat(dirfd, side, 0);
 }
 
 static bool
@@ -99,7 +101,8 @@ is_partial(const char *name)
 	size_t n = strlen(name);
 
 	return (n > 5 && strcmp(name + n - 5, ".part") == 0) ||
-	    (n > 10 && strcmp(name + n - 10, ".part.info") == 0);
+	    (n > 10 && strcmp(name + n - 10, ".part.info") == 0) ||
+	    (n > 14 && strcmp(name + n - 14, ".part.info.new") == 0);
 }
 
 /* Removes old partial files in one task directory; returns how many. */
