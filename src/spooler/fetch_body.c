@@ -51,13 +51,12 @@ read_head(struct xfer *lead)
 	long long have = xfer_prefix(lead);
 	size_t want = have < SNIFF_LEN ? (size_t)have : SNIFF_LEN;
 	char why[sizeof lead->job->error];
-	ssize_t n;
 
 	lead->headlen = 0;
 	lead->sniffed = false;
 	if (want == 0)
 		return 0;
-	if ((n = pread(lead->fd, lead->head, want, 0)) != (ssize_t)want)
+	if (pread(lead->fd, lead->head, want, 0) != (ssize_t)want)
 		return 0;	/* judged at the end, from whatever is there */
 	lead->headlen = want;
 	if (want < SNIFF_LEN)
