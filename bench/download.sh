@@ -141,7 +141,7 @@ import os, subprocess, sys
 spooler, t = sys.argv[1], sys.argv[2]
 env = dict(os.environ, VEO_CONFIG="/dev/null", VEO_SPOOL_DIR=t + "/spool", VEO_DOWNLOAD_DIR=t + "/dl",
            VEO_ALLOW_PRIVATE="yes", VEO_HTTPS_ONLY="no", VEO_MAX_TIME="3600")
-p = subprocess.Popen([spooler, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+p = subprocess.Popen([spooler, "run", "--once"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 _, status, ru = os.wait4(p.pid, 0)
 size = os.path.getsize(t + "/dl/big/result-0.mp4") if os.path.exists(t + "/dl/big/result-0.mp4") else 0
 print("  veo-spooler run: peak RSS %.1f MiB for a %.0f MiB file (exit %d)" % (ru.ru_maxrss / 1024, size / 1048576, status >> 8))

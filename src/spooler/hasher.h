@@ -9,7 +9,9 @@
  * past ready, so bytes still being written, or a range fetched ahead by
  * another connection, are never read early.  hasher_result() waits until
  * the whole prefix is hashed.  The digest is therefore of the bytes on
- * disk, which are the ones renamed into place.
+ * disk, which are the ones renamed into place.  The worker also starts
+ * the writeback of each chunk it hashed (sync_file_range), so that the
+ * fsync before the rename, in the transfer loop, has little left to wait.
  *
  * Ownership: the hasher dup()s the descriptor it is given, so the caller
  * may close its own at any time; a hashed_file is freed by exactly one of
