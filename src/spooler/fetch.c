@@ -65,7 +65,7 @@ end_xfer(struct xfer *x)
 		xfer_finish(lead);		/* a helper failed the whole job */
 		return;
 	}
-	if (!lead->waiting)
+	if (!lead->waiting || lead->sealing)
 		return;
 	/* The lead waited for its helpers: whole now, or a range to take over. */
 	switch (xfer_carry_on(lead)) {
@@ -130,8 +130,9 @@ stop_all(struct fetch_ctx *c)
 	for (size_t i = 0; i < c->nslots; i++) {
 		struct xfer *x = &c->xs[i];
 
-		/* A lead ends its helpers; helpers' slots are seen empty after. */
-		if (x->job == NULL || x->lead != NULL)
+		/* A lead ends its helpers; helpers' slots are seen empty after.
+		 * A whole file being sealed is let finish. */
+		if (x->job == NULL || x->lead != NULL || x->sealing)
 			continue;
 		xfer_fail(x, FETCH_STOPPED, "stopped at the time limit of this run "
 		    "(--max-time); it resumes in the next run");
@@ -156,6 +157,15 @@ busy_slots(const struct fetch_ctx *c)
 	for (size_t i = 0; i < c->nslots; i++)
 		n += c->xs[i].job != NULL;
 	return n;
+}
+
+/* Whole files the hasher has hashed and synced: put in place, recorded. */
+static void
+reap_sealed(struct fetch_ctx *c)
+{
+	for (size_t i = 0; i < c->nslots; i++)
+		if (c->xs[i].job != NULL && c->xs[i].lead == NULL && xfer_reap_sealed(&c->xs[i]))
+			xfer_finish(&c->xs[i]);
 }
 
 static bool
@@ -200,6 +210,7 @@ fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o)
 		if (curl_multi_perform(c.multi, &still) != CURLM_OK)
 			break;
 		drain(c.multi);
+		reap_sealed(&c);
 		if (!before_deadline(o))
 			stop_all(&c);
 		if (busy_slots(&c) > 0 && curl_multi_poll(c.multi, NULL, 0, 1000, NULL) != CURLM_OK)

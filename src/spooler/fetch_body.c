@@ -468,29 +468,16 @@ parent_dir(char *dir, size_t len, const char *path)
 }
 
 /*
- * The file is whole: durable under its .part name, then renamed in.  The
- * hasher catches up while fsync runs.
+ * The file is whole, hashed and synced under its .part name: renamed in,
+ * the rename made durable, the sidecar removed.
  */
-void
-xfer_finalize(struct xfer *lead)
+static void
+put_in_place(struct xfer *lead)
 {
 	struct fetch_job *job = lead->job;
-	struct hashed_file *hf = lead->hf;
 	char dir[PATH_MAX];
-	int rc;
+	int rc = close(lead->fd);
 
-	lead->hf = NULL;
-	hasher_ready(hf, lead->pi.total);
-	if (fsync(lead->fd) < 0) {
-		hasher_drop(hf);
-		goto err;
-	}
-	if (hasher_result(hf, job->sha256) < 0) {
-		xfer_fail(lead, FETCH_LOCAL, "cannot read %s back to hash it: %s", lead->part,
-		    strerror(errno));
-		return;
-	}
-	rc = close(lead->fd);
 	lead->fd = -1;
 	if (rc < 0 || rename(lead->part, job->dest) < 0)
 		goto err;
@@ -503,6 +490,50 @@ xfer_finalize(struct xfer *lead)
 err:
 	job->sha256[0] = '\0';
 	xfer_write_failed(lead, job->dest);
+}
+
+/* The hasher's answer for a sealed file (hasher_sealed()): in place, or failed. */
+static void
+sealed(struct xfer *lead, int rc)
+{
+	lead->hf = NULL;
+	lead->sealing = false;
+	if (rc < 0) {
+		xfer_fail(lead, FETCH_LOCAL, "cannot read back or sync %s: %s", lead->part,
+		    strerror(errno));
+		return;
+	}
+	put_in_place(lead);
+}
+
+/* Wakes the transfer loop from the hasher's thread. */
+static void
+wake_loop(void *multi)
+{
+	curl_multi_wakeup(multi);
+}
+
+void
+xfer_finalize(struct xfer *lead)
+{
+	int rc;
+
+	hasher_seal(lead->hf, lead->pi.total, NULL, NULL);
+	/* Synchronous: only for a .part found complete, before any transfer. */
+	while ((rc = hasher_sealed(lead->hf, lead->job->sha256)) == 0)
+		usleep(1000);
+	sealed(lead, rc);
+}
+
+bool
+xfer_reap_sealed(struct xfer *lead)
+{
+	int rc;
+
+	if (!lead->sealing || (rc = hasher_sealed(lead->hf, lead->job->sha256)) == 0)
+		return false;
+	sealed(lead, rc);
+	return true;
 }
 
 /* Is what the sidecar describes already the whole file? */
@@ -559,8 +590,10 @@ whole(struct xfer *lead)
 		    lead->job->expect, lead->head, lead->headlen));
 		return XFER_DONE;
 	}
-	xfer_finalize(lead);
-	return XFER_DONE;
+	/* Hashing the rest and the fsync happen in the hasher's thread. */
+	hasher_seal(lead->hf, lead->pi.total, wake_loop, lead->ctx->multi);
+	lead->sealing = true;
+	return XFER_WAIT;
 }
 
 /*

@@ -18,7 +18,11 @@ struct hashed_file {
 	long long		 ready;		/* [0, ready) may be hashed */
 	long long		 done;		/* [0, done) is hashed */
 	bool			 busy;		/* a chunk is being read outside the lock */
-	int			 error;		/* errno of a failed read; 0 */
+	int			 error;		/* errno of a failed read or sync; 0 */
+	bool			 sealed;	/* ready is the whole file: sync it after */
+	bool			 synced;	/* sealed, hashed and fsync'd */
+	void			(*wake)(void *);
+	void			*wake_arg;
 };
 
 struct hasher {
@@ -33,14 +37,43 @@ struct hasher {
 	unsigned char		*cbuf;		/* the caller's, when it helps */
 };
 
-/* With h->mu held: a file with bytes to hash that nobody is reading. */
+/* With h->mu held: a sealed file whose bytes are all hashed, to be synced. */
+static bool
+to_sync(const struct hashed_file *f)
+{
+	return f->sealed && !f->synced && f->done == f->ready;
+}
+
+/* With h->mu held: a file with work (bytes to hash, or a sync) that nobody is on. */
 static struct hashed_file *
 pick(struct hasher *h)
 {
 	for (struct hashed_file *f = h->files; f != NULL; f = f->next)
-		if (!f->busy && f->error == 0 && f->done < f->ready)
+		if (!f->busy && f->error == 0 && (f->done < f->ready || to_sync(f)))
 			return f;
 	return NULL;
+}
+
+/*
+ * Syncs a sealed file (called and returns with h->mu held), then tells
+ * the writer, whose loop may be asleep in poll.
+ */
+static void
+sync_sealed(struct hasher *h, struct hashed_file *f)
+{
+	int err = 0;
+
+	f->busy = true;
+	pthread_mutex_unlock(&h->mu);
+	if (fsync(f->fd) < 0)
+		err = errno;
+	pthread_mutex_lock(&h->mu);
+	f->busy = false;
+	f->error = err;
+	f->synced = err == 0;
+	pthread_cond_broadcast(&h->progress);
+	if (f->wake != NULL)
+		f->wake(f->wake_arg);
 }
 
 /* With h->mu held: moves f to the end, so that files take turns. */
@@ -107,6 +140,18 @@ step(struct hasher *h, struct hashed_file *f, unsigned char *buf)
 		f->done += n;
 	to_back(h, f);
 	pthread_cond_broadcast(&h->progress);
+	if (err != 0 && f->sealed && f->wake != NULL)
+		f->wake(f->wake_arg);	/* the writer waits for an answer */
+}
+
+/* With h->mu held: the next piece of work on f, whichever it is. */
+static void
+work_on(struct hasher *h, struct hashed_file *f, unsigned char *buf)
+{
+	if (f->done < f->ready)
+		step(h, f, buf);
+	else
+		sync_sealed(h, f);
 }
 
 static void *
@@ -118,7 +163,7 @@ worker(void *arg)
 	pthread_mutex_lock(&h->mu);
 	while (!h->stop) {
 		if ((f = pick(h)) != NULL)
-			step(h, f, h->wbuf);
+			work_on(h, f, h->wbuf);
 		else
 			pthread_cond_wait(&h->work, &h->mu);
 	}
@@ -199,6 +244,26 @@ hasher_ready(struct hashed_file *f, long long ready)
 	pthread_mutex_unlock(&h->mu);
 }
 
+void
+hasher_seal(struct hashed_file *f, long long total, void (*wake)(void *), void *arg)
+{
+	struct hasher *h = f->h;
+
+	pthread_mutex_lock(&h->mu);
+	if (total > f->ready)
+		f->ready = total;
+	f->sealed = true;
+	f->wake = wake;
+	f->wake_arg = arg;
+	if (h->threaded)
+		pthread_cond_signal(&h->work);
+	else
+		/* No worker: the caller does it all now. */
+		while (f->error == 0 && !f->synced)
+			work_on(h, f, h->cbuf);
+	pthread_mutex_unlock(&h->mu);
+}
+
 /* Ends f: out of the list (after any read of it), closed, freed. */
 static void
 release(struct hashed_file *f)
@@ -239,6 +304,29 @@ hasher_result(struct hashed_file *f, char hex[SHA256_HEX_LEN + 1])
 		return -1;
 	}
 	return 0;
+}
+
+int
+hasher_sealed(struct hashed_file *f, char hex[SHA256_HEX_LEN + 1])
+{
+	struct hasher *h = f->h;
+	int err;
+
+	pthread_mutex_lock(&h->mu);
+	err = f->error;
+	if (err == 0 && !f->synced) {
+		pthread_mutex_unlock(&h->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (err == 0 && sha256_final_hex(f->sha, hex) < 0)
+		err = ENOMEM;
+	release(f);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 1;
 }
 
 void

@@ -42,7 +42,20 @@ void hasher_ready(struct hashed_file *f, long long ready);
  * 0, or -1 when the file could not be read back (errno set).
  */
 int hasher_result(struct hashed_file *f, char hex[SHA256_HEX_LEN + 1]);
-/* Stops hashing f (waits for a read in progress) and frees it. */
+/*
+ * The file is whole at `total` bytes: the worker hashes what is left,
+ * fsyncs the file, and then calls wake(arg) from its own thread (e.g.
+ * curl_multi_wakeup, which is safe there), so that the writer's loop
+ * never waits for the disk.  Without a worker it is all done now.
+ */
+void hasher_seal(struct hashed_file *f, long long total, void (*wake)(void *), void *arg);
+/*
+ * After hasher_seal(), never blocking: 0 while the worker is not done;
+ * 1 with the digest written, -1 with errno when a read or the fsync
+ * failed; f is freed in both cases.
+ */
+int hasher_sealed(struct hashed_file *f, char hex[SHA256_HEX_LEN + 1]);
+/* Stops hashing f (waits for a read or sync in progress) and frees it. */
 void hasher_drop(struct hashed_file *f);
 
 #endif

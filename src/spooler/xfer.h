@@ -106,6 +106,7 @@ struct xfer {
 	bool			 splittable;	/* ranges accepted, validator known */
 	time_t			 checkpointed;	/* ranges last saved */
 	bool			 waiting;	/* out of the multi until its helpers end */
+	bool			 sealing;	/* whole: the hasher hashes and syncs it */
 };
 
 /*
@@ -160,8 +161,11 @@ enum xfer_next xfer_carry_on(struct xfer *x);
 void xfer_finish(struct xfer *x);
 /* Writes out what x's buffer holds into the lead's .part.  0 or -1. */
 int xfer_flush(struct xfer *x);
-/* The lead's file is whole: hash, sync, rename (hop.outcome says how it went). */
+/* The lead's file is whole: hash, sync, rename, waiting for each (hop.outcome says how it went). */
 void xfer_finalize(struct xfer *lead);
+/* A lead sealing its file: true when the hasher is done and the file is in
+ * place (or failed): xfer_finish() it. */
+bool xfer_reap_sealed(struct xfer *lead);
 
 /* fetch_split.c */
 /* [0, n) of lead's file is on disk: the hasher may read it. */

@@ -1,8 +1,9 @@
 /*
  * hasher: the digest of a file written piece by piece while the worker
  * reads it back equals the digest of the whole; several files at once;
- * a file shorter than the writer claimed is an error, not a digest; a
- * dropped file ends cleanly.
+ * a sealed file is hashed and synced by the worker, which wakes the
+ * writer; a file shorter than the writer claimed is an error, not a
+ * digest; a dropped file ends cleanly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,14 @@ pattern(size_t len, unsigned seed)
 	for (size_t i = 0; p != NULL && i < len; i++)
 		p[i] = (unsigned char)((i * 2654435761u + seed) >> 13);
 	return p;
+}
+
+static int wakes;	/* written under the hasher's lock, read after it */
+
+static void
+count_wake(void *arg)
+{
+	(*(int *)arg)++;
 }
 
 static int
@@ -72,6 +81,19 @@ main(void)
 		is_str(got, want[i], "it is the digest of the whole file");
 	}
 
+	/* Sealed: hashed and synced by the worker, which then wakes us. */
+	fd[0] = temp_file();
+	hf[0] = hasher_add(h, fd[0]);
+	if (pwrite(fd[0], data[0], SIZE, 0) != SIZE)
+		return 1;
+	hasher_seal(hf[0], SIZE, count_wake, &wakes);
+	while ((rc = hasher_sealed(hf[0], got)) == 0)
+		usleep(1000);
+	is_int(rc, 1, "a sealed file ends with its digest");
+	is_str(got, want[0], "the digest of the whole file");
+	is_int(wakes, 1, "the worker woke the writer once");
+	close(fd[0]);
+
 	/* Claimed longer than it is: an error, never a digest of less. */
 	fd[0] = temp_file();
 	hf[0] = hasher_add(h, fd[0]);
@@ -81,6 +103,13 @@ main(void)
 	errno = 0;
 	rc = hasher_result(hf[0], got);
 	ok(rc == -1 && errno == EIO, "a file shorter than claimed: -1 with EIO");
+	fd[1] = temp_file();
+	hf[1] = hasher_add(h, fd[1]);
+	hasher_seal(hf[1], 5000, NULL, NULL);
+	while ((rc = hasher_sealed(hf[1], got)) == 0)
+		usleep(1000);
+	ok(rc == -1 && errno == EIO, "sealed shorter than it is: -1 with EIO");
+	close(fd[1]);
 
 	/* Dropped while work is pending. */
 	hf[0] = hasher_add(h, fd[0]);
