@@ -244,9 +244,10 @@ examine(const char *dest, int flags, const unsigned char *body, size_t len, int 
     struct stat *sb, char *err, size_t errlen)
 {
 	struct entry_meta m;
-	const char *stored, *why = NULL;
+	const char *stored;
 	char *data = NULL, perr[128];
 	size_t dlen;
+	bool regular;
 	enum found f = FOUND_OTHER;
 	/* O_NONBLOCK: a FIFO left in new/ must not hang the responder. */
 	int fd = open(dest, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -258,14 +259,9 @@ examine(const char *dest, int flags, const unsigned char *body, size_t len, int 
 		snprintf(err, errlen, "open entry: %s", strerror(errno));
 		return FOUND_ERROR;
 	}
-	if (fstat(fd, sb) < 0)
-		why = strerror(errno);
-	else if (!S_ISREG(sb->st_mode))
-		why = "not a regular file";
-	else if (read_fd_bounded(fd, ENTRY_MAX, &data, &dlen) < 0)
-		why = strerror(errno);
-	if (why != NULL) {
-		snprintf(err, errlen, "read entry: %s", why);
+	regular = fstat(fd, sb) == 0 && S_ISREG(sb->st_mode);
+	if (!regular || read_fd_bounded(fd, ENTRY_MAX, &data, &dlen) < 0) {
+		snprintf(err, errlen, "read entry: %s", regular ? strerror(errno) : "not a regular file");
 		close(fd);
 		return FOUND_ERROR;
 	}
