@@ -103,7 +103,6 @@ check_free(const char *spool_dir, long long min_free, size_t need, char *err, si
 	return 0;
 }
 
-
 /*
  * Best effort: where the file system keeps no user extended attributes the
  * entry stays unmarked, and a repeat with sync makes it durable itself.
