@@ -802,13 +802,23 @@ make_entry(struct spool_entry *e, const char *task_id, long long code, const cha
 	snprintf(m.task_id, sizeof m.task_id, "%s", task_id);
 	m.code = code;
 	snprintf(m.received, sizeof m.received, "2026-11-27T13:37:52.123456Z");
-	snprintf(m.last_received, sizeof m.last_received, "2026-11-27T13:37:52.123456Z");
 	entry_set_remote_addr(&m, "203.0.113.9");
-	m.duplicates = dups;
 	m.body_length = blen;
 	sha256_hex(body, blen, m.body_sha256);
-	if ((h = entry_format_header(&m, head, sizeof head)) < 0 ||
-	    (e->data = malloc((size_t)h + blen + 1)) == NULL)
+	if ((h = entry_format_header(&m, head, sizeof head)) < 0)
+		return -1;
+	/* With dups, as an older responder wrote it: a duplicates line after the magic. */
+	if (dups > 0) {
+		char rest[ENTRY_HEADER_MAX];
+		size_t ml = strlen(ENTRY_MAGIC) + 1;
+
+		snprintf(rest, sizeof rest, "%s", head + ml);
+		h = snprintf(head + ml, sizeof head - ml, "duplicates: %lu\n%s", dups, rest);
+		if (h < 0 || (size_t)h >= sizeof head - ml)
+			return -1;
+		h += (int)ml;
+	}
+	if ((e->data = malloc((size_t)h + blen + 1)) == NULL)
 		return -1;
 	memcpy(e->data, head, (size_t)h);
 	memcpy(e->data + h, body, blen + 1);
@@ -832,7 +842,8 @@ test_from_entry(void)
 
 	body = success_body("t_entry", "\"from an entry\"", "[\"https://cdn.example.com/v/x.m4v\"]",
 	    "[\"https://cdn.example.com/o/y.webp\"]");
-	ok(make_entry(&e, "t_entry", 200, body, 2) == 0, "entry formatted with entry_format_header");
+	ok(make_entry(&e, "t_entry", 200, body, 2) == 0,
+	    "entry formatted with entry_format_header, and an older responder's count");
 	memset(&t, 0, sizeof t);
 	rc = task_from_entry(&t, &e, DL, true, 1234, err, sizeof err);
 	is_int(rc, 0, "task_from_entry: 0");
