@@ -149,6 +149,17 @@ free_slot(struct fetch_ctx *c)
 	return NULL;
 }
 
+/* Jobs under way: each has a lead; helpers are not counted. */
+static size_t
+leads(const struct fetch_ctx *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->nslots; i++)
+		n += c->xs[i].job != NULL && c->xs[i].lead == NULL;
+	return n;
+}
+
 static size_t
 busy_slots(const struct fetch_ctx *c)
 {
@@ -180,10 +191,12 @@ fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o)
 	struct fetch_ctx c = { .o = o };
 	struct xfer *x;
 	size_t next = 0, i;
+	size_t parallel = o->parallel > 0 ? (size_t)o->parallel : 1;
 	time_t ticked = time(NULL), now;
 	int still, rc = -1;
 
-	c.nslots = o->parallel > 0 ? (size_t)o->parallel : 1;
+	/* parallel files at once; a split file may use up to per_host connections. */
+	c.nslots = o->per_host > o->parallel ? (size_t)o->per_host : parallel;
 	for (i = 0; i < n; i++)
 		fetch_job_reset(&jobs[i]);
 	if ((c.multi = curl_multi_init()) == NULL ||
@@ -196,7 +209,8 @@ fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o)
 	for (;;) {
 		/* Fill the free slots, but start nothing after the deadline:
 		 * new jobs first, then helpers for slow downloads. */
-		while (next < n && before_deadline(o) && (x = free_slot(&c)) != NULL) {
+		while (next < n && leads(&c) < parallel && before_deadline(o) &&
+		    (x = free_slot(&c)) != NULL) {
 			xfer_init(x, &jobs[next], &c, next);
 			if (xfer_start(x) < 0)
 				xfer_finish(x);

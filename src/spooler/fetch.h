@@ -50,8 +50,9 @@ enum fetch_result {
 struct fetch_job;
 
 struct fetch_opts {
-	long parallel;			/* transfers in flight (>= 1) */
-	long per_host;			/* connections to one host (>= 1) */
+	long parallel;			/* files in flight (>= 1) */
+	long per_host;			/* connections to one host (>= 1), also
+					 * the most a split file uses */
 	long long max_file_size;	/* bytes, enforced while streaming */
 	bool https_only;
 	bool allow_private;		/* skip the public-address rule (tests) */

@@ -146,7 +146,7 @@ wrong_range(struct xfer *x)
 
 /*
  * A 206 answers our Range: it must start where the range's bytes on disk
- * end, go to the range's end, and describe the same whole file.
+ * end, go where we asked, and describe the same whole file.
  */
 static int
 accept_partial(struct xfer *x)
@@ -154,7 +154,7 @@ accept_partial(struct xfer *x)
 	struct xfer *lead = xfer_lead(x);
 	const char *cr = xfer_header_str(x->easy, "Content-Range");
 	const struct part_range *rg;
-	long long first, last, total, want_last;
+	long long first, last, total;
 
 	if (!x->ranged || x->rng < 0) {
 		xfer_fail(x, FETCH_HTTP, "HTTP 206 from %s to a request without a range",
@@ -162,12 +162,10 @@ accept_partial(struct xfer *x)
 		return -1;
 	}
 	rg = &lead->pi.range[x->rng];
-	want_last = rg->end >= 0 ? rg->end - 1 : -1;
 	if (cr == NULL || sscanf(cr, "bytes %lld-%lld/%lld", &first, &last, &total) != 3 ||
 	    first != rg->pos || last < first || last >= total ||
 	    (lead->pi.total >= 0 && total != lead->pi.total) ||
-	    (want_last >= 0 && last != want_last) ||
-	    (want_last < 0 && last != total - 1) || !same_version(x))
+	    last != (x->asked_last >= 0 ? x->asked_last : total - 1) || !same_version(x))
 		return wrong_range(x);
 	x->hop.announced = total;
 	if (check_announced(x) < 0)

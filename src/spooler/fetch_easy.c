@@ -83,10 +83,13 @@ xfer_ask_range(struct xfer *x, int r)
 	char range[64], hdr[300];
 
 	x->rng = r;
-	if (rg->end < 0 || rg->end == pi->total)
+	/* The range may be cut shorter while this answer comes (a split):
+	 * the answer is checked against what was asked. */
+	x->asked_last = rg->end < 0 || rg->end == pi->total ? -1 : rg->end - 1;
+	if (x->asked_last < 0)
 		snprintf(range, sizeof range, "%lld-", rg->pos);
 	else
-		snprintf(range, sizeof range, "%lld-%lld", rg->pos, rg->end - 1);
+		snprintf(range, sizeof range, "%lld-%lld", rg->pos, x->asked_last);
 	if (partinfo_strong_etag(pi->etag))
 		snprintf(hdr, sizeof hdr, "If-Range: %s", pi->etag);
 	else if (pi->lastmod[0] != '\0')

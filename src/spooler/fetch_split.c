@@ -6,8 +6,9 @@
  * waits for it, the range of a running download with the most left gets
  * cut in two, and a helper fetches the second half on its own connection,
  * as download accelerators do.  Only when worth it: the range must hold
- * at least 2 * SPLIT_MIN bytes more, its connection must have run a
- * second (to know its speed) and still need more than SPLIT_AFTER seconds.
+ * at least 2 * SPLIT_MIN bytes more, and still need more than SPLIT_AFTER
+ * seconds at the speed a connection of this download has shown over a
+ * second.
  * The split is saved in the sidecar (synced) before a helper writes a
  * byte, so a crash never leaves holes that a resume would take for data.
  */
@@ -147,6 +148,22 @@ seconds_since(const struct timespec *t)
 	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
+/*
+ * The speed of one connection of lead's download, bytes a second, from x
+ * when it has run a second, else from what another connection measured;
+ * 0 while unknown.  A helper just started is as fast as the others: its
+ * range can be split at once, which spreads a large file quickly.
+ */
+static double
+connection_speed(struct xfer *lead, const struct xfer *x)
+{
+	double took;
+
+	if (x->hop.body && (took = seconds_since(&x->hop.began)) >= 1.0)
+		lead->conn_speed = (double)x->hop.received / took;
+	return lead->conn_speed;
+}
+
 /* The bytes x's range still needs, when splitting it is worth it; else 0. */
 static long long
 worth_splitting(const struct fetch_ctx *c, struct xfer *x)
@@ -154,19 +171,20 @@ worth_splitting(const struct fetch_ctx *c, struct xfer *x)
 	struct xfer *lead = xfer_lead(x);
 	const struct part_range *rg;
 	long long left;
-	double took, speed;
+	double speed;
 
-	if (x->job == NULL || x->easy == NULL || x->rng < 0 || !x->hop.body ||
+	/* A range whose answer has not begun is split too: the largest range
+	 * is always the one cut, so the pieces come out even. */
+	if (x->job == NULL || x->easy == NULL || x->rng < 0 ||
 	    x->hop.range_end || !lead->splittable || lead->waiting ||
 	    lead->pi.nranges >= PART_MAX_RANGES ||
 	    connections(c, lead) >= (c->o->per_host > 0 ? c->o->per_host : 1))
 		return 0;
 	rg = &lead->pi.range[x->rng];
 	left = rg->end - xfer_reached(x);
-	if (rg->end < 0 || left < 2 * SPLIT_MIN || (took = seconds_since(&x->hop.began)) < 1.0)
+	if (rg->end < 0 || left < 2 * SPLIT_MIN || (speed = connection_speed(lead, x)) <= 0)
 		return 0;
-	speed = (double)x->hop.received / took;
-	return speed > 0 && (double)left / speed < SPLIT_AFTER ? 0 : left;
+	return (double)left / speed < SPLIT_AFTER ? 0 : left;
 }
 
 /* Starts helper h on range r of lead's file.  0 or -1 (h then ended). */

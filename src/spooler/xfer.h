@@ -92,6 +92,7 @@ struct xfer {
 	int			 hops, restarts;
 	bool			 ranged;	/* a Range request was sent */
 	int			 rng;		/* the range fetched, in lead's pi; -1 none */
+	long long		 asked_last;	/* last byte the Range asked for; -1 to the end */
 	char			*wbuf;		/* XFER_BUFFER_SIZE, malloc'd on first use */
 	struct hop		 hop;
 	/* The file, in the lead only. */
@@ -105,6 +106,7 @@ struct xfer {
 	bool			 sniffed;
 	bool			 splittable;	/* ranges accepted, validator known */
 	time_t			 checkpointed;	/* ranges last saved */
+	double			 conn_speed;	/* bytes/s of one connection, 0 unknown */
 	bool			 waiting;	/* out of the multi until its helpers end */
 	bool			 sealing;	/* whole: the hasher hashes and syncs it */
 };
