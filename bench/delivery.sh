@@ -32,7 +32,9 @@
 # and the script exits 0.  POSIX sh.
 # Knobs: N (40), SIZE_MB (8), RATES ("2048 512", KiB/s), RETRY_DELAY (5),
 #        TIMEOUT (15), RETRIES (3), CHILDREN (1, responder processes),
-#        PER_HOST (unset: the spooler's default), MAX_WAIT (300 s per row).
+#        PER_HOST (unset: the spooler's default), MAX_WAIT (300 s per row);
+#        for debugging: KEEP=DIR copies the site's logs and the spooler's
+#        output there, HOLD=S keeps the stack up S seconds before the runs.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CALLBACK=$ROOT/build/veo-callback
