@@ -348,7 +348,7 @@ def cmd_table(a):
     for k in rates:
         v, f = by.get(('veo', k)), by.get(('flask', k))
         if v and f and v['all_for_good'] and f['all_for_good']:
-            print("ratio at %d KiB/s: every video on disk, veo-callback / Flask sample: %.2f"
+            print("ratio at %d KiB/s: every video on disk, veo-callback / Flask sample: %.2f (below 1: veo-callback sooner)"
                   % (k, v['all_for_good'] / f['all_for_good']))
     print()
     conns = a.connections

@@ -251,6 +251,7 @@ for r in $RATES; do
 done
 python3 "$ROOT/bench/delivery.py" table "$TOP/results.jsonl" --connections "$CONNS" --formula-rate 2048
 echo "(ack: connect to reply, as the sender saw it, percentiles by nearest rank (p99 of $N is the slowest when N < 100);"
+echo " on disk: every video whole with the right SHA-256, for good (as left at the end) and first (each seen whole once);"
 echo " timeouts: callbacks with a timed-out attempt / attempts timed out; lost: no 200 in $((RETRIES + 1)) attempts;"
 echo " connections: min(parallel, per_host) of the spooler, $CONNS, every video being on one host;"
 echo " load at the end$(uptime | sed 's/.*load average//'))"
