@@ -34,10 +34,10 @@ finish() {
 	rm -rf "$T"
 }
 trap finish EXIT
-skip() { echo "bench/download.sh: $*; skipped"; exit 0; }
+skip() { echo "bench/download.sh: skipped: $*"; exit 0; }
 
 for c in nginx curl python3; do
-	command -v $c >/dev/null 2>&1 || skip "$c not installed"
+	command -v $c >/dev/null 2>&1 || skip "install $c (sh tests/lib/install-deps.sh)"
 done
 [ -x "$SPOOLER" ] || skip "build/veo-spooler missing (run make)"
 
