@@ -184,9 +184,13 @@ analyze-cppcheck analyze-tidy analyze-fanalyzer:
 deps:
 	@sh tests/lib/install-deps.sh
 
+# The packages the benchmarks use (wrk, aria2, Flask, ...) are installed as
+# for the tests; without them (not root) each benchmark says what it skips.
 bench: all tools
+	@sh tests/lib/install-deps.sh || echo "make bench: some packages are missing (see above); the benchmarks that need them say skipped"
 	sh bench/responder.sh
 	sh bench/download.sh
+	sh bench/delivery.sh
 	bash bench/growth.sh
 
 # Binaries, man pages (their doc paths rewritten to DOCDIR), and the shipped
