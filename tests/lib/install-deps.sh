@@ -22,7 +22,7 @@ aria2 python3-flask python3-requests"
 # for tests/privsep.t; strace: tests/cgi.t proves that an identical repeat
 # makes no fsync and takes no lock.  The line before last: the static build, mk/static.mk:
 # apt-get source curl, c-ares, nghttp2 and zlib as static libraries for
-# tools/build-static-curl.sh.  The last but one: make bench, aria2c for
+# tools/build-static-curl.sh.  The last line: make bench, aria2c for
 # bench/download.sh, Flask and requests for the sample receiver of
 # bench/delivery.sh)
 
