@@ -18,7 +18,8 @@
 # Never fails the build: problems are reported ("skipped: install X") and
 # the script exits 0.
 # Knobs: FILES (8), SIZE_MB (64), PARALLEL (4), BIG_MB (1024), ROUNDS (3),
-#        RATE_MB (16), SLOW_MB (64), SLOW_RATE (1m, nginx's syntax).
+#        RATE_MB (16), SLOW_MB (64), SLOW_RATE (1m, nginx's syntax);
+#        OLD_SPOOLER=path adds a row for another build, in the same run.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SPOOLER=$ROOT/build/veo-spooler
@@ -144,12 +145,15 @@ compare() {	# compare ROUNDS: curl, then the spooler, same URLs; prints the tabl
 	[ -n "$ARIA2" ] && A=$(r=0; while [ $r -lt "$1" ]; do run_aria2; r=$((r + 1)); done | best)
 	S=$(r=0; while [ $r -lt "$1" ]; do run_spooler no; r=$((r + 1)); done | best)
 	Y=$(r=0; while [ $r -lt "$1" ]; do run_spooler yes; r=$((r + 1)); done | best)
-	awk -v mb="$MB" -v c="$C" -v a="$A" -v s="$S" -v y="$Y" 'BEGIN {
+	O=
+	[ -n "${OLD_SPOOLER:-}" ] && O=$(r=0; while [ $r -lt "$1" ]; do SPOOLER=$OLD_SPOOLER run_spooler no; r=$((r + 1)); done | best)
+	awk -v mb="$MB" -v c="$C" -v a="$A" -v s="$S" -v y="$Y" -v o="$O" 'BEGIN {
 		printf "  %-34s %8.1f MiB/s  (%.2f s)\n", "curl --parallel (baseline)", mb / c, c
 		if (a != "") printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "aria2c -j N", mb / a, a, c / a
 		else printf "  %-34s skipped: install aria2\n", "aria2c -j N"
 		printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "veo-spooler run, sync = no", mb / s, s, c / s
 		printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "veo-spooler run, sync = yes", mb / y, y, c / y
+		if (o != "") printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "OLD_SPOOLER run, sync = no", mb / o, o, c / o
 	}'
 }
 echo "load$(uptime | sed 's/.*load average//'); $(nproc 2>/dev/null || echo '?') CPUs"
@@ -182,16 +186,21 @@ for c in "$SLOW_CURL" "$SLOW_ARIA2" "$SLOW_SPOOLER"; do echo "  $(eval "echo \"$
 SC=$(timed "$SLOW_CURL"); same "$T/slow-curl.mp4" curl
 SA=
 if [ -n "$ARIA2" ]; then SA=$(timed "$SLOW_ARIA2"); same "$T/slow-aria2.mp4" aria2c; fi
-rm -rf "$T/spool" "$T/dl"; mkdir -p "$T/spool" "$T/dl"
-body=$(printf '{"code":200,"msg":"ok","data":{"taskId":"slow","info":{"resultUrls":["%s"]}}}' "$SLOW_URL")
-printf '%s' "$body" | env -i VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_MIN_FREE=0 VEO_AUTH=none \
-	REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#body} "$CALLBACK" >/dev/null 2>&1
-SS=$(timed "$SLOW_SPOOLER"); same "$T/dl/slow/result-0.mp4" veo-spooler
-awk -v mb="$SLOW_MB" -v c="$SC" -v a="$SA" -v s="$SS" 'BEGIN {
+slow_spooler() {	# slow_spooler [VAR=VALUE]: a fresh spool, the callback, one run
+	rm -rf "$T/spool" "$T/dl"; mkdir -p "$T/spool" "$T/dl"
+	body=$(printf '{"code":200,"msg":"ok","data":{"taskId":"slow","info":{"resultUrls":["%s"]}}}' "$SLOW_URL")
+	printf '%s' "$body" | env -i VEO_CONFIG=/dev/null VEO_SPOOL_DIR="$T/spool" VEO_MIN_FREE=0 VEO_AUTH=none \
+		REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#body} "$CALLBACK" >/dev/null 2>&1
+	timed "$1 $SLOW_SPOOLER"
+}
+SS=$(slow_spooler ""); same "$T/dl/slow/result-0.mp4" veo-spooler
+SS16=$(slow_spooler VEO_PER_HOST=16); same "$T/dl/slow/result-0.mp4" "veo-spooler (per_host = 16)"
+awk -v mb="$SLOW_MB" -v c="$SC" -v a="$SA" -v s="$SS" -v s16="$SS16" 'BEGIN {
 	printf "  %-34s %8.1f MiB/s  (%.2f s)\n", "curl, one connection (baseline)", mb / c, c
 	if (a != "") printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "aria2c -x 16 -s 16 -k 1M", mb / a, a, c / a
 	else printf "  %-34s skipped: install aria2\n", "aria2c -x 16 -s 16 -k 1M"
 	printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "veo-spooler run (defaults)", mb / s, s, c / s
+	printf "  %-34s %8.1f MiB/s  (%.2f s)  ratio %.2f\n", "veo-spooler run, per_host = 16", mb / s16, s16, c / s16
 }'
 rm -f "$T/slow-curl.mp4" "$T/slow-aria2.mp4"
 

@@ -104,7 +104,7 @@ SIZE=6000000
 post "$(callback_json 200 ok t_split "$BASE/slow/spl?size=$SIZE&rate=1000000")" >/dev/null
 "$SPOOLER" run --once >/dev/null 2>&1 &
 SP=$!
-wait_until 20 "the split recorded in the sidecar" grep -q '^range ' "$DL/t_split/result-0.mp4.part.info"
+wait_until 20 "the split recorded in the sidecar" grep -qs '^range ' "$DL/t_split/result-0.mp4.part.info"
 sleep 0.5
 kill -9 $SP; wait $SP 2>/dev/null
 RANGES=$(grep -c '^range ' "$DL/t_split/result-0.mp4.part.info")
