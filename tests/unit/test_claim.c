@@ -9,7 +9,6 @@
  * claimer" here is a forked child.  Children end with _exit() and report
  * through their exit status.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,6 +25,7 @@
 #include "fsutil.h"
 #include "spool.h"
 #include "tap.h"
+#include "tmptree.h"
 
 #define TID	"veo_task_claim1"
 
@@ -35,15 +35,7 @@ static char base[] = "/tmp/veo-test-claim.XXXXXX";
 static const char *
 fresh(const char *name)
 {
-	static char path[PATH_MAX];
-	char err[256];
-
-	snprintf(path, sizeof path, "%s/%s", base, name);
-	if (mkdir(path, 0700) < 0 || spool_prepare(path, true, err, sizeof err) < 0) {
-		printf("Bail out! spool %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-	return path;
+	return tmptree_spool(base, name);
 }
 
 /* This host's name as claims spell it: '/', ' ' and '\n' replaced by '_'. */
@@ -166,18 +158,7 @@ claim_age(const char *sp, const char *task)
 static int
 tmp_entries(const char *sp)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof path, "%s/tmp", sp);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return tmptree_count(sp, "tmp", "", NULL, 0);
 }
 
 /* What a child process gets from claim_task() and claim_held(), as an exit status. */
@@ -639,26 +620,10 @@ test_sweep_lock(void)
 	ok(strstr(err, path) != NULL, "the reason names the path: %s", err);
 }
 
-/* Removes everything under path (the test's own temp tree). */
-static void
-rm_tree(const char *path)
-{
-	char cmd[PATH_MAX + 32];
-
-	if (strncmp(path, "/tmp/veo-test-claim.", 20) != 0)
-		return;
-	snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", path, path);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", path);
-}
-
 int
 main(void)
 {
-	if (mkdtemp(base) == NULL) {
-		printf("Bail out! mkdtemp\n");
-		return 1;
-	}
+	tmptree_make(base);
 	test_claim_once();
 	test_release_only_ours();
 	test_stale_dead_pid();
@@ -667,6 +632,6 @@ main(void)
 	test_race();
 	test_errors();
 	test_sweep_lock();
-	rm_tree(base);
+	tmptree_remove(base);
 	return done_testing();
 }
