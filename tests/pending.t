@@ -1,0 +1,128 @@
+#!/bin/bash
+# The pending/ index under kill -9 (task.h, task_save): a sweep killed
+# between marking spool_dir/pending/<taskId> and writing the task's state,
+# or between the state's last save and removing the mark, loses no task,
+# leaves none unswept for ever, and downloads nothing twice.  The kill
+# lands exactly there: tests/shim/pause-rename.so stops the sweep at the
+# rename that puts the task's state in place (before it: marked, state not
+# written; after it: state written, mark not yet removed).
+. "$(dirname "$0")/lib/common.sh"
+
+[ -x "$SPOOLER" ] || skip_all "build/veo-spooler not built"
+SHIM=$BUILD/shim/pause-rename.so
+[ -f "$SHIM" ] || skip_all "build/shim/pause-rename.so not built (make tools)"
+
+SPOOL=$T/spool DL=$T/videos WWW=$T/www
+mkdir -p "$SPOOL" "$DL" "$WWW/v" && : >"$T/empty.conf"
+start_static PORT "$WWW" || { echo "Bail out! static nginx did not start"; exit 1; }
+BASE="http://127.0.0.1:$PORT"
+export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
+	VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_SYNC=no VEO_MIN_FREE=0
+
+post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
+sweep() { "$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"; }
+field() {	# field TASKID KEY: a top-level field of status --json
+	"$SPOOLER" status --json "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)['$2']; print(json.dumps(v) if isinstance(v,(list,dict)) else v)"
+}
+gets() { grep -c "^GET /v/$1 " "$T/static.access"; }	# gets NAME: requests for a video (each task has its own)
+marked() { [ -e "$SPOOL/pending/$1" ]; }
+
+# start_paused VEO_PAUSE_...=VALUE... COMMAND...: the command in the
+# background under the shim; returns once it has paused (1 if it did not).
+start_paused() {
+	rm -rf "$T/pause" && mkdir "$T/pause"
+	env VEO_PAUSE_DIR="$T/pause" LD_PRELOAD="$SHIM" "$@" >"$T/paused.out" 2>"$T/paused.err" &
+	_pid=$!
+	wait_for_file "$T/pause/paused" 20
+}
+go_on() { : >"$T/pause/go"; wait $_pid; }
+
+# killed_at ID N WHEN: a sweep stopped at the N-th rename of the task's
+# state into place (WHEN before or after it), then killed with SIGKILL.
+killed_at() {
+	start_paused VEO_PAUSE_MATCH_TO=/state/$1 VEO_PAUSE_NTH=$2 VEO_PAUSE_WHEN=$3 "$SPOOLER" run --once
+	_rc=$?
+	kill -9 $_pid; wait $_pid 2>/dev/null
+	return $_rc
+}
+
+make_video "$WWW/v/a.mp4" 200000
+make_video "$WWW/v/b.mp4" 300000
+make_video "$WWW/v/c.mp4" 250000
+make_video "$WWW/v/d.mp4" 150000
+make_video "$WWW/v/e.mp4" 180000
+make_video "$WWW/v/f.mp4" 220000
+
+# ---- 1. marked, state not yet written: a new task ----
+is "$(post "$(callback_json 200 ok p_new "$BASE/v/a.mp4")")" 200 "new task: callback stored"
+killed_at p_new 1 before; ok $? "new task: sweep killed after marking, before its first state"
+marked p_new; ok $? "new task: pending/ holds the mark"
+[ ! -e "$SPOOL/state/p_new" ]; ok $? "new task: no state written"
+[ -e "$SPOOL/taking/p_new" ]; ok $? "new task: the entry waits in taking/"
+sweep; is $? 0 "new task: the next sweep runs"
+is "$(field p_new state)" done "new task: taken in and downloaded"
+is "$(gets a.mp4)" 1 "new task: its video fetched once"
+marked p_new; ok $(( ! $? )) "new task: the mark is gone"
+is "$(count_files "$SPOOL/taking")$(count_files "$SPOOL/new")" 00 "new task: taking/ and new/ empty"
+
+# ---- 2. marked, state not yet written: a done task gets a new callback ----
+is "$(post "$(callback_json 200 ok p_again "$BASE/v/b.mp4")")" 200 "done task: first callback stored"
+sweep
+is "$(field p_again state)" done "done task: downloaded"
+is "$(post "$(callback_json 200 ok p_again "$BASE/v/c.mp4")")" 200 "done task: a different callback stored"
+killed_at p_again 1 before; ok $? "done task: sweep killed after marking, before the new state"
+is "$(field p_again state)" done "done task: the state on disk is still the old one"
+marked p_again; ok $? "done task: but the task is marked"
+sweep
+is "$(field p_again state)" done "done task: the next sweep takes the new callback in and downloads it"
+like "$(field p_again files)" "/v/c.mp4" "done task: its files are the new callback's"
+is "$(gets b.mp4) $(gets c.mp4)" "1 1" "done task: each video fetched once"
+marked p_again; ok $(( ! $? )) "done task: the mark is gone"
+
+# ---- 3. marked, state not yet written: a registered task ----
+"$SPOOLER" expect p_expect >/dev/null 2>&1
+killed_at p_expect 1 before; ok $? "registered task: sweep killed after marking, before its state"
+[ -e "$SPOOL/expect/p_expect" ]; ok $? "registered task: expect/ still names it"
+sweep
+is "$(field p_expect state)" pending "registered task: the next sweep registers it"
+is "$(field p_expect reason)" "waiting for the callback" "registered task: waiting for the callback"
+marked p_expect; ok $? "registered task: marked while it waits"
+is "$(post "$(callback_json 200 ok p_expect "$BASE/v/d.mp4")")" 200 "registered task: its callback stored"
+sweep
+is "$(field p_expect state)" done "registered task: done"
+marked p_expect; ok $(( ! $? )) "registered task: the mark is gone"
+
+# ---- 4. last state written, mark not yet removed ----
+# Renames of the state: 1 taken in (pending), 2 done.
+is "$(post "$(callback_json 200 ok p_unmark "$BASE/v/e.mp4")")" 200 "finished task: callback stored"
+killed_at p_unmark 2 after; ok $? "finished task: sweep killed after saving it done, before unmarking"
+is "$(field p_unmark state)" done "finished task: the state says done"
+marked p_unmark; ok $? "finished task: a mark too many"
+sweep; is $? 0 "finished task: the next sweep runs"
+marked p_unmark; ok $(( ! $? )) "finished task: it drops the mark"
+is "$(gets e.mp4)" 1 "finished task: its video fetched once, not again"
+is "$(field p_unmark state)" done "finished task: still done"
+
+# With a hook: 1 taken in, 2 done with the hook owed, 3 the hook paid.
+cat >"$T/hook.sh" <<HOOK
+#!/bin/sh
+echo "\$VEO_TASK_ID \$VEO_STATE" >>"$T/hooks.ran"
+HOOK
+chmod +x "$T/hook.sh"
+export VEO_ON_DONE=$T/hook.sh
+is "$(post "$(callback_json 200 ok p_hook "$BASE/v/f.mp4")")" 200 "hooked task: callback stored"
+killed_at p_hook 3 after; ok $? "hooked task: sweep killed after the hook's save, before unmarking"
+is "$(grep -c '^p_hook done$' "$T/hooks.ran")" 1 "hooked task: the hook ran once"
+is "$(field p_hook hookOwed)" "" "hooked task: the state says it was paid"
+marked p_hook; ok $? "hooked task: a mark too many"
+sweep; sweep
+marked p_hook; ok $(( ! $? )) "hooked task: the next sweep drops the mark"
+is "$(grep -c '^p_hook done$' "$T/hooks.ran")" 1 "hooked task: and does not run the hook again"
+is "$(gets f.mp4)" 1 "hooked task: its video fetched once"
+unset VEO_ON_DONE
+
+# ---- nothing left behind ----
+is "$(ls "$SPOOL/pending" | grep -c .)" 0 "pending/ marks no task: all are done"
+is "$(ls -A "$SPOOL/claim" | grep -c .)" 0 "no claim or take-over marker left: every killed sweep's claim was taken over"
+
+done_testing
