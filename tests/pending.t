@@ -6,6 +6,12 @@
 # lands exactly there: tests/shim/pause-rename.so stops the sweep at the
 # rename that puts the task's state in place (before it: marked, state not
 # written; after it: state written, mark not yet removed).
+#
+# Then what judges a task and removes or rewrites it (purge, the expiry of
+# old pending tasks, the forgetting of old finished ones) decides under
+# the task's claim: a task that changed between the look and the claim is
+# left alone.  The shim stops the judge between the two while another
+# process (as another host, unshare -u) changes the task.
 . "$(dirname "$0")/lib/common.sh"
 
 [ -x "$SPOOLER" ] || skip_all "build/veo-spooler not built"
@@ -14,7 +20,8 @@ SHIM=$BUILD/shim/pause-rename.so
 
 SPOOL=$T/spool DL=$T/videos WWW=$T/www
 mkdir -p "$SPOOL" "$DL" "$WWW/v" && : >"$T/empty.conf"
-start_static PORT "$WWW" || { echo "Bail out! static nginx did not start"; exit 1; }
+start_static PORT "$WWW" "location /later/ { try_files \$uri =503; }" ||
+	{ echo "Bail out! static nginx did not start"; exit 1; }
 BASE="http://127.0.0.1:$PORT"
 export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 	VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_SYNC=no VEO_MIN_FREE=0
@@ -26,6 +33,16 @@ field() {	# field TASKID KEY: a top-level field of status --json
 }
 gets() { grep -c "^GET /v/$1 " "$T/static.access"; }	# gets NAME: requests for a video (each task has its own)
 marked() { [ -e "$SPOOL/pending/$1" ]; }
+
+set_state() {	# set_state TASKID KEY=NUMBER...: edits its saved state (simulated time)
+	python3 - "$SPOOL/state/$1" "${@:2}" <<'PY'
+import json, os, sys
+p = sys.argv[1]; s = json.load(open(p))
+for kv in sys.argv[2:]:
+    k, v = kv.split('='); s[k] = int(v)
+open(p + '.t', 'w').write(json.dumps(s)); os.rename(p + '.t', p)
+PY
+}
 
 # start_paused VEO_PAUSE_...=VALUE... COMMAND...: the command in the
 # background under the shim; returns once it has paused (1 if it did not).
@@ -120,6 +137,70 @@ marked p_hook; ok $(( ! $? )) "hooked task: the next sweep drops the mark"
 is "$(grep -c '^p_hook done$' "$T/hooks.ran")" 1 "hooked task: and does not run the hook again"
 is "$(gets f.mp4)" 1 "hooked task: its video fetched once"
 unset VEO_ON_DONE
+
+# ---- 5. judged, then claimed: the judgement is made again under the claim ----
+make_video "$WWW/v/g.mp4" 120000
+make_video "$WWW/v/h.mp4" 130000
+make_video "$WWW/v/i.mp4" 140000
+make_video "$WWW/v/k.mp4" 160000
+old=$(( $(date +%s) - 40 * 86400 ))
+
+# purge: a task it judged old gets a new callback, downloaded, before the claim.
+is "$(post "$(callback_json 200 ok p_purge "$BASE/v/g.mp4")")" 200 "purge: callback stored"
+sweep
+set_state p_purge updated=$old
+start_paused VEO_PAUSE_MATCH_TO=/claim/p_purge VEO_PAUSE_WHEN=before "$SPOOLER" purge --older-than 1
+ok $? "purge: it judged the task old and stops before claiming it"
+is "$(post "$(callback_json 200 ok p_purge "$BASE/v/h.mp4")")" 200 "purge: meanwhile a new callback for it is stored"
+sweep
+is "$(field p_purge state)" done "purge: and downloaded"
+go_on
+is "$(field p_purge state 2>/dev/null)" done "purge: the task is kept: not old any more"
+like "$(field p_purge files 2>/dev/null)" "/v/h.mp4" "purge: with the new callback's video"
+[ -e "$SPOOL/cur/p_purge" ]; ok $? "purge: and its callback"
+
+if unshare -u true 2>/dev/null; then
+	other() { unshare -u sh -c 'hostname veo-other-host && exec "$@"' sh "$@"; }
+	tidy_due() { rm -f "$SPOOL/tidied"; }
+
+	# Expiry: a sweep judges a 40-day-old pending task expired; before it
+	# claims it, another host's sweep downloads it.
+	is "$(post "$(callback_json 200 ok p_expire "$BASE/later/j.mp4")")" 200 "expiry: callback stored"
+	sweep
+	is "$(field p_expire state)" pending "expiry: pending (its server says 503)"
+	set_state p_expire firstSeen=$old nextAttempt=$(( $(date +%s) + 3600 ))
+	mkdir -p "$WWW/later" && make_video "$WWW/later/j.mp4" 110000
+	tidy_due
+	start_paused VEO_PAUSE_MATCH_TO=/claim/p_expire VEO_PAUSE_WHEN=before "$SPOOLER" run --once
+	ok $? "expiry: a sweep judged the task expired and stops before claiming it"
+	set_state p_expire nextAttempt=0
+	other "$SPOOLER" run --once >"$T/out" 2>"$T/err"
+	is "$(field p_expire state)" done "expiry: meanwhile another host's sweep downloads it"
+	go_on
+	is "$(field p_expire state)" done "expiry: the task stays done, not failed as expired"
+	is "$(field p_expire error)" "" "expiry: with no error"
+
+	# Forgetting (keep_days): a sweep judges a done task old; before it
+	# removes it, a new callback for the task comes and another host's
+	# sweep looks at it.
+	is "$(post "$(callback_json 200 ok p_forget "$BASE/v/i.mp4")")" 200 "forget: callback stored"
+	sweep
+	set_state p_forget updated=$old
+	touch -d '40 days ago' "$SPOOL/state/p_forget"
+	tidy_due
+	start_paused VEO_PAUSE_MATCH_UNLINK=/state/p_forget VEO_PAUSE_WHEN=before \
+		VEO_KEEP_DAYS=1 "$SPOOLER" run --once
+	ok $? "forget: a sweep judged the task old and stops before removing its state"
+	is "$(post "$(callback_json 200 ok p_forget "$BASE/v/k.mp4")")" 200 "forget: meanwhile a new callback is stored"
+	other "$SPOOLER" run --once >"$T/out" 2>"$T/err"
+	go_on
+	sweep
+	is "$(field p_forget state 2>/dev/null)" done "forget: the new callback is not lost: its task is done"
+	like "$(field p_forget files 2>/dev/null)" "/v/k.mp4" "forget: with its video"
+	is "$(gets k.mp4)" 1 "forget: fetched once"
+else
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12; do ok 1 "# SKIP unshare -u not permitted: no second host"; done
+fi
 
 # ---- nothing left behind ----
 is "$(ls "$SPOOL/pending" | grep -c .)" 0 "pending/ marks no task: all are done"
