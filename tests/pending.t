@@ -198,12 +198,35 @@ if unshare -u true 2>/dev/null; then
 	is "$(field p_forget state 2>/dev/null)" done "forget: the new callback is not lost: its task is done"
 	like "$(field p_forget files 2>/dev/null)" "/v/k.mp4" "forget: with its video"
 	is "$(gets k.mp4)" 1 "forget: fetched once"
+
+	# Download: a sweep lists a pending task as due; before it claims it,
+	# another host takes in a different callback that verify must confirm
+	# first.  (Its nextAttempt is set back so that the sweep's clock, read
+	# before the pause, is not earlier than the new state's: the same
+	# second, without the simulation.)
+	is "$(post "$(callback_json 200 ok p_verify "$BASE/later/l.mp4")")" 200 "verify: callback stored"
+	sweep
+	is "$(field p_verify state)" pending "verify: pending (its server says 503)"
+	set_state p_verify nextAttempt=0
+	start_paused VEO_PAUSE_MATCH_TO=/claim/p_verify VEO_PAUSE_WHEN=before "$SPOOLER" run --once
+	ok $? "verify: a sweep found the task due and stops before claiming it"
+	is "$(post "$(callback_json 200 ok p_verify "$BASE/v/forged.mp4")")" 200 \
+		"verify: meanwhile a different callback is stored"
+	VEO_VERIFY=yes VEO_API_KEY=test-key VEO_API_BASE=http://127.0.0.1:9 other "$SPOOLER" run --once \
+		>"$T/out" 2>"$T/err"
+	is "$(field p_verify reason)" "waiting for record-info to confirm the callback" \
+		"verify: another host (verify = yes) took it in, to be confirmed"
+	set_state p_verify nextAttempt=0
+	go_on
+	is "$(gets forged.mp4)" 0 "verify: the sweep that claims it then fetches nothing unconfirmed"
+	is "$(field p_verify reason)" "waiting for record-info to confirm the callback" \
+		"verify: the task still waits for record-info"
 else
-	for i in 1 2 3 4 5 6 7 8 9 10 11 12; do ok 1 "# SKIP unshare -u not permitted: no second host"; done
+	for i in $(seq 1 19); do ok 1 "# SKIP unshare -u not permitted: no second host"; done
 fi
 
 # ---- nothing left behind ----
-is "$(ls "$SPOOL/pending" | grep -c .)" 0 "pending/ marks no task: all are done"
+is "$(ls "$SPOOL/pending" | grep -cv '^p_verify$')" 0 "pending/ marks no task but the one waiting for record-info"
 is "$(ls -A "$SPOOL/claim" | grep -c .)" 0 "no claim or take-over marker left: every killed sweep's claim was taken over"
 
 done_testing

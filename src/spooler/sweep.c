@@ -948,9 +948,10 @@ claim_due(struct sweep *w, struct batch *b, const char *task_id)
 			problem(w, task_id, "cannot claim", err);
 		return false;
 	}
-	/* Re-read under the claim: another host may have just finished it. */
+	/* Re-read under the claim: another host may have just finished it, or
+	 * taken in a callback that record-info must confirm first. */
 	if (load_task(w, task_id, t) < 0 || t->state != TASK_PENDING ||
-	    t->next_attempt > w->now) {
+	    t->awaiting != AWAIT_NONE || t->next_attempt > w->now) {
 		task_free(t);
 		claim_release(w->s->spool_dir, task_id);
 		return false;
