@@ -24,6 +24,7 @@
 #include "fsutil.h"
 #include "spool.h"
 #include "tap.h"
+#include "tmptree.h"
 
 #define TASK	"veo_task_1"
 
@@ -38,58 +39,18 @@ skip(const char *why)
 	printf("ok %d # skip %s\n", ++tap_n, why);
 }
 
-/* A fresh spool directory under base. */
+/* A new empty directory under base: spool_store() lays the spool out itself. */
 static const char *
 fresh(const char *name)
 {
-	static char path[PATH_MAX];
-
-	snprintf(path, sizeof path, "%s/%s", base, name);
-	if (mkdir(path, 0700) < 0) {
-		printf("Bail out! mkdir %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-	return path;
+	return tmptree_dir(base, name);
 }
 
 /* Entries in spool/sub, not counting dot files; -1 if it cannot be read. */
 static int
 count(const char *spool, const char *sub)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof path, "%s/%s", spool, sub);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
-/* The first entry's name in spool/sub, into name. */
-static int
-first_name(const char *spool, const char *sub, char *name, size_t len)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int rc = -1;
-
-	snprintf(path, sizeof path, "%s/%s", spool, sub);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.') {
-			snprintf(name, len, "%s", de->d_name);
-			rc = 0;
-			break;
-		}
-	closedir(d);
-	return rc;
+	return tmptree_count(spool, sub, "", NULL, 0);
 }
 
 /* A stored entry, read and parsed; data must be freed by the caller. */
@@ -199,7 +160,7 @@ static void
 test_store_repeat_replace(void)
 {
 	const char *sp = fresh("main");
-	char err[256] = "", hash[SHA256_HEX_LEN + 1], oldname[256];
+	char err[256] = "", hash[SHA256_HEX_LEN + 1], oldname[256] = "";
 	struct stored s, d1, r, o;
 	struct stat st0, st1, st2;
 	bool xa = xattrs_here();
@@ -257,8 +218,8 @@ test_store_repeat_replace(void)
 		ok(marked(sp, "new", TASK), "the replacement is marked durable");
 	else
 		skip("no user extended attributes here");
-	is_int(count(sp, "old"), 1, "exactly one entry in old/");
-	if (first_name(sp, "old", oldname, sizeof oldname) == 0) {
+	is_int(tmptree_count(sp, "old", "", oldname, sizeof oldname), 1, "exactly one entry in old/");
+	if (oldname[0] != '\0') {
 		struct stat so = stat_of(sp, "old", oldname);
 
 		ok(strncmp(oldname, TASK ".", strlen(TASK) + 1) == 0, "old/ name starts with taskId.");
@@ -1025,26 +986,10 @@ test_take_planted(void)
 	is_int(count(sp, "bad"), 3, "bad/ holds the three");
 }
 
-/* Removes everything under path (the test's own temp tree). */
-static void
-rm_tree(const char *path)
-{
-	char cmd[PATH_MAX + 32];
-
-	if (strncmp(path, "/tmp/veo-test-spool.", 20) != 0)
-		return;
-	snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", path, path);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", path);
-}
-
 int
 main(void)
 {
-	if (mkdtemp(base) == NULL) {
-		printf("Bail out! mkdtemp\n");
-		return 1;
-	}
+	tmptree_make(base);
 	test_store_repeat_replace();
 	test_big_body();
 	test_failures();
@@ -1057,20 +1002,17 @@ main(void)
 	test_concurrent();
 	test_repeats_and_one_different();
 	test_take_planted();
-	rm_tree(base);
+	tmptree_remove(base);
 
 	printf("# again, with named temp files only (file systems without O_TMPFILE)\n");
 	named_only = true;
 	strcpy(base, "/tmp/veo-test-spool.XXXXXX");
-	if (mkdtemp(base) == NULL) {
-		printf("Bail out! mkdtemp\n");
-		return 1;
-	}
+	tmptree_make(base);
 	test_store_repeat_replace();
 	test_big_body();
 	test_unmarked();
 	test_concurrent();
 	test_repeats_and_one_different();
-	rm_tree(base);
+	tmptree_remove(base);
 	return done_testing();
 }

@@ -6,7 +6,6 @@
  * task_init_from_callback(), task_from_entry(), task_backoff() and
  * task_to_json().
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,6 +25,7 @@
 #include "spool.h"
 #include "task.h"
 #include "tap.h"
+#include "tmptree.h"
 
 #define TID	"veo_task_0123abcd"
 #define DL	"/videos"
@@ -42,15 +42,7 @@ static char base[] = "/tmp/veo-test-task.XXXXXX";
 static const char *
 fresh(const char *name)
 {
-	static char path[PATH_MAX];
-	char err[256];
-
-	snprintf(path, sizeof path, "%s/%s", base, name);
-	if (mkdir(path, 0700) < 0 || spool_prepare(path, true, err, sizeof err) < 0) {
-		printf("Bail out! spool %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-	return path;
+	return tmptree_spool(base, name);
 }
 
 /* Writes len bytes of data to spool/sub/name (replacing it). */
@@ -93,28 +85,6 @@ exists(const char *spool, const char *sub, const char *name)
 
 	snprintf(path, sizeof path, "%s/%s/%s", spool, sub, name);
 	return lstat(path, &st) == 0;
-}
-
-/* How many names in spool/sub start with prefix (dot files aside); the last into found. */
-static int
-count(const char *spool, const char *sub, const char *prefix, char *found, size_t foundlen)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int hits = 0;
-
-	snprintf(path, sizeof path, "%s/%s", spool, sub);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.' && strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
-			hits++;
-			if (found)
-				snprintf(found, foundlen, "%s", de->d_name);
-		}
-	closedir(d);
-	return hits;
 }
 
 /* A success callback body; msg_json, results and origins are raw JSON. */
@@ -297,8 +267,8 @@ test_round_trip(void)
 	ok(data != NULL && len > 2 && data[0] == '{' && data[len - 1] == '\n' &&
 	    memchr(data, '\n', len - 1) == NULL, "state/<taskId> is one line of JSON");
 	free(data);
-	is_int(count(sp, "bad", "", NULL, 0), 0, "bad/ untouched");
-	is_int(count(sp, "tmp", "", NULL, 0), 0, "tmp/ empty after task_save");
+	is_int(tmptree_count(sp, "bad", "", NULL, 0), 0, "bad/ untouched");
+	is_int(tmptree_count(sp, "tmp", "", NULL, 0), 0, "tmp/ empty after task_save");
 
 	/* Each state and each owed hook survives; "active" is stored as pending. */
 	{
@@ -372,7 +342,7 @@ test_round_trip(void)
 		err[0] = '\0';
 		ok(task_save(path, &t, true, err, sizeof err) == -1 && err[0] != '\0',
 		    "no state/ directory: -1: %s", err);
-		is_int(count(path, "tmp", "", NULL, 0), 0, "the temp file is removed");
+		is_int(tmptree_count(path, "tmp", "", NULL, 0), 0, "the temp file is removed");
 	}
 	task_free(&t);
 }
@@ -532,7 +502,7 @@ test_recover(void)
 	    strstr(report, "rebuilt"), "report says why, where it was kept and that it was rebuilt: %s",
 	    report);
 	ok(!exists(sp, "state", TID), "state/<taskId> moved away");
-	is_int(count(sp, "bad", TID ".state.", kept, sizeof kept), 1, "one bad/<taskId>.state.<unique>");
+	is_int(tmptree_count(sp, "bad", TID ".state.", kept, sizeof kept), 1, "one bad/<taskId>.state.<unique>");
 	data = get_file(sp, "bad", kept, &len);
 	ok(data && len == sizeof junk - 1 && memcmp(data, junk, len) == 0,
 	    "the damaged bytes are kept as they were");
@@ -559,7 +529,7 @@ test_recover(void)
 	put_file(sp, "state", TID, "", 0);
 	rc = task_recover(sp, TID, "empty", DL, false, 1800000000, &t, report, sizeof report);
 	ok(rc == 0 && t.nfiles == 2, "download_origin false: only the two results");
-	is_int(count(sp, "bad", TID ".state.", NULL, 0), 2, "a second damaged state kept under another name");
+	is_int(tmptree_count(sp, "bad", TID ".state.", NULL, 0), 2, "a second damaged state kept under another name");
 	task_free(&t);
 
 	/* From taking/ when cur/ has none (a crash between take and done). */
@@ -598,7 +568,7 @@ test_recover(void)
 	is_int(rc, -1, "no stored callback: -1");
 	ok(strstr(report, "no stored callback") && strstr(report, "bad/t_none.state."),
 	    "report says so and names the kept file: %s", report);
-	ok(!exists(sp, "state", "t_none") && count(sp, "bad", "t_none.state.", NULL, 0) == 1,
+	ok(!exists(sp, "state", "t_none") && tmptree_count(sp, "bad", "t_none.state.", NULL, 0) == 1,
 	    "the damaged state is kept aside anyway");
 	ok(t.msg == NULL && t.nfiles == 0, "t holds nothing to free");
 	task_free(&t);
@@ -628,7 +598,7 @@ test_recover(void)
 	body = success_body("t_dir", "\"d\"", "[\"https://cdn.example.com/v/d.mp4\"]", "null");
 	ok(put_entry(sp, "cur", "t_dir", 200, body) == 0, "callback for t_dir in cur/");
 	rc = task_recover(sp, "t_dir", "is a directory", DL, true, 1800000000, &t, report, sizeof report);
-	ok(rc == 0 && !exists(sp, "state", "t_dir") && count(sp, "bad", "t_dir.state.", NULL, 0) == 1,
+	ok(rc == 0 && !exists(sp, "state", "t_dir") && tmptree_count(sp, "bad", "t_dir.state.", NULL, 0) == 1,
 	    "a directory at state/<taskId>: kept aside, rebuilt: %s", report);
 	task_free(&t);
 	free(body);
@@ -991,26 +961,10 @@ test_to_json(void)
 	is_str(task_state_name(TASK_FAILED), "failed", "state name failed");
 }
 
-/* Removes everything under path (the test's own temp tree). */
-static void
-rm_tree(const char *path)
-{
-	char cmd[PATH_MAX + 32];
-
-	if (strncmp(path, "/tmp/veo-test-task.", 19) != 0)
-		return;
-	snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", path, path);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", path);
-}
-
 int
 main(void)
 {
-	if (mkdtemp(base) == NULL) {
-		printf("Bail out! mkdtemp\n");
-		return 1;
-	}
+	tmptree_make(base);
 	test_round_trip();
 	test_load_damaged();
 	test_recover();
@@ -1018,6 +972,6 @@ main(void)
 	test_from_entry();
 	test_backoff();
 	test_to_json();
-	rm_tree(base);
+	tmptree_remove(base);
 	return done_testing();
 }
