@@ -41,6 +41,20 @@ xfer_header_str(CURL *e, const char *name)
 	return h->value;
 }
 
+/* Are the first bytes of x's file the media expected?  -1 (x failed) when not. */
+static int
+judge_head(struct xfer *x)
+{
+	struct xfer *lead = xfer_lead(x);
+	char why[sizeof x->job->error];
+
+	if (sniff_match(x->job->expect, lead->head, lead->headlen))
+		return 0;
+	xfer_fail(x, FETCH_BAD_CONTENT, "%s", sniff_describe(why, sizeof why,
+	    x->job->expect, lead->head, lead->headlen));
+	return -1;
+}
+
 /*
  * The first bytes of the file as far as they are on disk (a resume): the
  * sniff buffer, judged at once when full.  -1 when they are not the media.
@@ -50,7 +64,6 @@ read_head(struct xfer *lead)
 {
 	long long have = xfer_prefix(lead);
 	size_t want = have < SNIFF_LEN ? (size_t)have : SNIFF_LEN;
-	char why[sizeof lead->job->error];
 
 	lead->headlen = 0;
 	lead->sniffed = false;
@@ -62,11 +75,7 @@ read_head(struct xfer *lead)
 	if (want < SNIFF_LEN)
 		return 0;
 	lead->sniffed = true;
-	if (sniff_match(lead->job->expect, lead->head, lead->headlen))
-		return 0;
-	xfer_fail(lead, FETCH_BAD_CONTENT, "%s", sniff_describe(why, sizeof why,
-	    lead->job->expect, lead->head, lead->headlen));
-	return -1;
+	return judge_head(lead);
 }
 
 /* Opens the lead's .part (truncated for a whole file) and starts its hash. */
@@ -278,7 +287,6 @@ sniff_feed(struct xfer *x, long long at, const char *buf, size_t len)
 {
 	struct xfer *lead = xfer_lead(x);
 	size_t k = SNIFF_LEN - lead->headlen;
-	char why[sizeof x->job->error];
 
 	if (lead->sniffed || at != (long long)lead->headlen)
 		return 0;
@@ -289,11 +297,7 @@ sniff_feed(struct xfer *x, long long at, const char *buf, size_t len)
 	if (lead->headlen < SNIFF_LEN)
 		return 0;
 	lead->sniffed = true;
-	if (sniff_match(x->job->expect, lead->head, lead->headlen))
-		return 0;
-	xfer_fail(x, FETCH_BAD_CONTENT, "%s", sniff_describe(why, sizeof why,
-	    x->job->expect, lead->head, lead->headlen));
-	return -1;
+	return judge_head(x);
 }
 
 /* Writes buf at the end of x's range on disk, and tells the hasher. */
@@ -564,15 +568,8 @@ xfer_finish_complete_part(struct xfer *x)
 		xfer_fail(x, FETCH_LOCAL, "cannot read %s: %s", x->part, strerror(errno));
 		return 1;
 	}
-	if (read_head(x) < 0)
+	if (read_head(x) < 0 || (!x->sniffed && judge_head(x) < 0))
 		return 1;
-	if (!x->sniffed && !sniff_match(x->job->expect, x->head, x->headlen)) {
-		char why[sizeof x->job->error];
-
-		xfer_fail(x, FETCH_BAD_CONTENT, "%s", sniff_describe(why, sizeof why,
-		    x->job->expect, x->head, x->headlen));
-		return 1;
-	}
 	xfer_finalize(x);
 	return 1;
 }
@@ -581,13 +578,9 @@ xfer_finish_complete_part(struct xfer *x)
 static enum xfer_next
 whole(struct xfer *lead)
 {
-	char why[sizeof lead->job->error];
-
-	if (!lead->sniffed && !sniff_match(lead->job->expect, lead->head, lead->headlen)) {
-		xfer_fail(lead, FETCH_BAD_CONTENT, "%s", sniff_describe(why, sizeof why,
-		    lead->job->expect, lead->head, lead->headlen));
+	/* A file shorter than the sniff buffer is judged on what there is. */
+	if (!lead->sniffed && judge_head(lead) < 0)
 		return XFER_DONE;
-	}
 	/* Hashing the rest and the fsync happen in the hasher's thread. */
 	hasher_seal(lead->hf, lead->pi.total, wake_loop, lead->ctx->multi);
 	lead->sealing = true;

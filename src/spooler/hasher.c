@@ -280,6 +280,20 @@ release(struct hashed_file *f)
 	free(f);
 }
 
+/* The digest when err is 0, then f is freed: 1, or -1 with errno. */
+static int
+conclude(struct hashed_file *f, int err, char hex[SHA256_HEX_LEN + 1])
+{
+	if (err == 0 && sha256_final_hex(f->sha, hex) < 0)
+		err = ENOMEM;
+	release(f);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 1;
+}
+
 int
 hasher_result(struct hashed_file *f, char hex[SHA256_HEX_LEN + 1])
 {
@@ -296,14 +310,7 @@ hasher_result(struct hashed_file *f, char hex[SHA256_HEX_LEN + 1])
 	}
 	err = f->error;
 	pthread_mutex_unlock(&h->mu);
-	if (err == 0 && sha256_final_hex(f->sha, hex) < 0)
-		err = ENOMEM;
-	release(f);
-	if (err != 0) {
-		errno = err;
-		return -1;
-	}
-	return 0;
+	return conclude(f, err, hex) < 0 ? -1 : 0;
 }
 
 int
@@ -319,14 +326,7 @@ hasher_sealed(struct hashed_file *f, char hex[SHA256_HEX_LEN + 1])
 		return 0;
 	}
 	pthread_mutex_unlock(&h->mu);
-	if (err == 0 && sha256_final_hex(f->sha, hex) < 0)
-		err = ENOMEM;
-	release(f);
-	if (err != 0) {
-		errno = err;
-		return -1;
-	}
-	return 1;
+	return conclude(f, err, hex);
 }
 
 void
