@@ -208,7 +208,7 @@ fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o)
 	    o->per_host > 0 ? o->per_host : 1L);
 	for (;;) {
 		/* Fill the free slots, but start nothing after the deadline:
-		 * new jobs first, then helpers for slow downloads. */
+		 * new files first, then helpers for slow downloads. */
 		while (next < n && leads(&c) < parallel && before_deadline(o) &&
 		    (x = free_slot(&c)) != NULL) {
 			xfer_init(x, &jobs[next], &c, next);
@@ -216,8 +216,10 @@ fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o)
 				xfer_finish(x);
 			next++;
 		}
-		while (next == n && before_deadline(o) && (x = free_slot(&c)) != NULL &&
-		    xfer_split(&c, x))
+		/* A slot no new file can take (none waits, or parallel files run:
+		 * the slots beyond parallel exist for this) helps a slow one. */
+		while ((next == n || leads(&c) >= parallel) && before_deadline(o) &&
+		    (x = free_slot(&c)) != NULL && xfer_split(&c, x))
 			;
 		if (busy_slots(&c) == 0)
 			break;
