@@ -103,8 +103,20 @@ struct task {
 	size_t nfiles;
 };
 
-/* Loads spool_dir/state/<task_id>.  -1 with errno ENOENT when there is none. */
+/*
+ * Loads spool_dir/state/<task_id>.  -1 with errno ENOENT when there is
+ * none; -1 with another errno (EINVAL: damaged) when it cannot be read.
+ */
 int task_load(const char *spool_dir, const char *task_id, struct task *t,
+    char *err, size_t errlen);
+
+/*
+ * Reads the state of task_id from the len bytes of a state file's text
+ * (task_load() without the file).  0; or -1 with errno EINVAL when the
+ * text is not a state of task_id, ENOMEM, and a reason in err.  On -1, t
+ * holds nothing to free.
+ */
+int task_parse(const char *data, size_t len, const char *task_id, struct task *t,
     char *err, size_t errlen);
 
 /*
