@@ -21,6 +21,7 @@
 #include "hook.h"
 #include "log.h"
 #include "spool.h"
+#include "statepack.h"
 #include "task.h"
 #include "taskdir.h"
 #include "taskid.h"
@@ -1250,12 +1251,13 @@ tidy_due(struct sweep *w)
 /*
  * At most once an hour: pending tasks too old to finish fail, finished
  * tasks older than keep_days are forgotten, stale temp and partial files
- * go.  Other sweeps skip all of it.
+ * go, and the finished tasks' states are packed for status (statepack.h).
+ * Other sweeps skip all of it.
  */
 static void
 tidy(struct sweep *w)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], err[256];
 
 	if (!tidy_due(w))
 		return;
@@ -1265,6 +1267,8 @@ tidy(struct sweep *w)
 	if (w->s->keep_days > 0)
 		forget_old(w, w->now - (time_t)w->s->keep_days * 86400);
 	taskdir_remove_stray(w->s->download_dir, w->now - PARTIAL_MAX_AGE);
+	if (statepack_write(w->s->spool_dir, w->deadline, w->s->sync, err, sizeof err) < 0)
+		verbose(w, "-", "state pack for status not written", err);
 }
 
 #define INDEXED "pending/.indexed"	/* the pending/ index is complete */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -19,14 +20,7 @@
 #include "fsutil.h"
 #include "spool.h"
 
-/*
- * The largest state file task_load() reads, and so the largest task_save()
- * writes: a state record holds the callback's msg and URLs (each once, and
- * never longer than in the body, which is at most ENTRY_MAX), plus our own
- * paths and messages.  At 1 MiB a callback over about 2 MiB (max_body goes
- * up to 16M) was stored, taken in, and then never readable again.
- */
-#define STATE_MAX (2 * ENTRY_MAX)
+#define STATE_MAX TASK_STATE_MAX
 
 static const char *const state_names[] = {
 	[TASK_PENDING] = "pending", [TASK_ACTIVE] = "active", [TASK_DONE] = "done",
@@ -849,6 +843,70 @@ task_load(const char *spool_dir, const char *task_id, struct task *t,
 	}
 	free(data);
 	return rc;
+}
+
+int
+task_load_at(int state_fd, const char *task_id, struct task_buf *b, struct task *t,
+    char *err, size_t errlen)
+{
+	/* O_NONBLOCK: a FIFO in state/ must not hang a status; only a regular file is read. */
+	int fd = openat(state_fd, task_id, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	size_t len = 0;
+	struct stat st;
+	ssize_t n;
+
+	memset(t, 0, sizeof *t);
+	if (fd < 0)
+		goto fail;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	for (;;) {
+		/* Room for the whole file and a byte more, so that one read sees its end. */
+		size_t want = (size_t)st.st_size + 2 > len + 4096 ? (size_t)st.st_size + 2 : len + 4096;
+
+		if (want > STATE_MAX + 2) {
+			errno = EFBIG;
+			goto fail;
+		}
+		if (b->cap < want) {
+			char *nb = realloc(b->data, want);
+
+			if (nb == NULL)
+				goto fail;
+			b->data = nb;
+			b->cap = want;
+		}
+		while ((n = read(fd, b->data + len, b->cap - 1 - len)) < 0 && errno == EINTR)
+			;
+		if (n < 0)
+			goto fail;
+		len += (size_t)n;
+		/* A regular file is read when a read gives less than asked. */
+		if (len < b->cap - 1)
+			break;
+	}
+	close(fd);
+	if (len > STATE_MAX) {
+		snprintf(err, errlen, "state/%s: %s", task_id, strerror(EFBIG));
+		errno = EFBIG;
+		return -1;
+	}
+	b->data[len] = '\0';
+	return task_parse(b->data, len, task_id, t, err, errlen);
+fail:
+	{
+		int saved = errno;
+
+		snprintf(err, errlen, "state/%s: %s", task_id, strerror(saved));
+		if (fd >= 0)
+			close(fd);
+		errno = saved;
+	}
+	return -1;
 }
 
 bool
