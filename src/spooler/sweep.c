@@ -81,6 +81,30 @@ struct sweep {
 	bool api_stopped;	/* no more questions this sweep */
 };
 
+/*
+ * libcurl is set up when a sweep first needs it (something to download,
+ * or kie.ai's API to ask): curl_global_init() loads OpenSSL and its
+ * configuration, a cost an idle sweep does without.  0: not yet; 1: set
+ * up; -1: it could not be.
+ */
+static int curl_state;
+
+static bool
+curl_ready(void)
+{
+	if (curl_state == 0)
+		curl_state = fetch_global_init() == 0 ? 1 : -1;
+	return curl_state == 1;
+}
+
+void
+sweep_global_cleanup(void)
+{
+	if (curl_state == 1)
+		fetch_global_cleanup();
+	curl_state = 0;
+}
+
 /* A signal asked the run to end (sweep_opts.stop). */
 static bool
 stopping(const struct sweep *w)
@@ -1026,7 +1050,7 @@ fetch_batch(struct sweep *w, struct batch *b)
 	for (size_t i = 0; i < b->ntasks; i++)
 		if (b->left[i] == 0)
 			finish_task(w, b, i);
-	if (b->njobs > 0 && fetch_run(b->jobs, b->njobs, &fo) < 0)
+	if (b->njobs > 0 && (!curl_ready() || fetch_run(b->jobs, b->njobs, &fo) < 0))
 		problem(w, "-", "download engine", "libcurl could not be set up");
 	b->fo = NULL;
 	for (size_t i = 0; i < b->ntasks; i++) {
@@ -1119,7 +1143,7 @@ download(struct sweep *w)
 	size_t ndue, nask, i = 0;
 	char **ask;
 	struct due *due = due_tasks(w, &ndue, &ask, &nask);
-	struct batch *b = calloc(1, sizeof *b);
+	struct batch *b = NULL;		/* some MB: only when something is due */
 	size_t per_batch = (size_t)w->s->parallel * 4;
 
 	pay_hooks(w);		/* owed by earlier sweeps that died */
@@ -1133,7 +1157,7 @@ download(struct sweep *w)
 	}
 	if (per_batch > BATCH_MAX)
 		per_batch = BATCH_MAX;
-	if (b != NULL)
+	if (ndue > 0 && (b = calloc(1, sizeof *b)) != NULL)
 		b->w = w;
 	while (b != NULL && i < ndue && time(NULL) < w->deadline && !stopping(w)) {
 		w->now = time(NULL);
@@ -1344,7 +1368,11 @@ sweep_run(const struct settings *s, const struct sweep_opts *o,
 		return lock == -2 ? 1 : -1;
 	srand((unsigned)(w.now ^ getpid()));
 	index_spool(&w);
-	w.auth = authority_new(s, w.deadline, err, errlen);
+	err[0] = '\0';
+	if (s->api_key != NULL && s->api_key[0] != '\0' && !curl_ready())
+		snprintf(err, errlen, "libcurl could not be set up");
+	else
+		w.auth = authority_new(s, w.deadline, err, errlen);
 	if (w.auth == NULL && err[0] != '\0')
 		problem(&w, "-", "kie.ai API off for this sweep", err);
 	take_in(&w);
