@@ -172,7 +172,7 @@ statepack_open(const char *spool_dir)
 		free(p);
 		return NULL;
 	}
-	madvise(p->map, p->maplen, MADV_SEQUENTIAL);
+	(void)madvise(p->map, p->maplen, MADV_SEQUENTIAL);
 	index_pack(p);
 	return p;
 }
@@ -240,12 +240,13 @@ statepack_get(const struct statepack *p, int state_fd, const char *task_id, size
 
 /* ---- writing ---- */
 
+/* Errors show in ferror(out), looked at before the pack is renamed into place. */
 static void
 put_entry(FILE *out, const char *id, const struct ident *i, const char *data)
 {
-	fprintf(out, "%s %llu %lld %lld %lld %lld %lld\n", id, i->ino, i->size, i->mtime,
+	(void)fprintf(out, "%s %llu %lld %lld %lld %lld %lld\n", id, i->ino, i->size, i->mtime,
 	    i->mtime_ns, i->ctime, i->ctime_ns);
-	fwrite(data, 1, (size_t)i->size, out);
+	(void)fwrite(data, 1, (size_t)i->size, out);
 }
 
 /*
@@ -371,7 +372,7 @@ statepack_write(const char *spool_dir, time_t deadline, bool sync, char *err, si
 	k.old = statepack_open(spool_dir);
 	k.pending = spool_list(spool_dir, "pending", &k.npending);
 	k.names = spool_list(spool_dir, "state", &k.n);
-	if ((k.reuse = calloc(k.n + 1, sizeof *k.reuse)) == NULL) {
+	if ((k.reuse = calloc(k.n + 1, sizeof(const struct entry *))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}

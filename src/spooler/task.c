@@ -494,11 +494,7 @@ add_file(struct reader *r)
 	if (t->nfiles >= TASK_MAX_FILES)
 		return;
 	f = &t->files[t->nfiles++];
-	memset(f, 0, sizeof *f);
-	f->url = strdup("");
-	f->path = strdup("");
-	if (f->url == NULL || f->path == NULL)
-		r->nomem = true;
+	memset(f, 0, sizeof *f);	/* url and path: "" unless given (finish_task) */
 	r->file = f;
 }
 
@@ -517,7 +513,7 @@ take_fixed(char *dst, size_t size, const unsigned char *s, size_t len)
 	snprintf(dst, size, "%.*s", (int)(len < INT_MAX ? len : INT_MAX), (const char *)s);
 }
 
-/* The index of s (len bytes, up to a NUL) in names, or 0 (every table's default). */
+/* The index of s (len bytes, up to a NUL) among n names, or 0 (every table's default). */
 static int
 name_index_n(const char *const *names, size_t n, const unsigned char *s, size_t len)
 {
@@ -525,7 +521,6 @@ name_index_n(const char *const *names, size_t n, const unsigned char *s, size_t 
 
 	return i < 0 ? 0 : i;
 }
-#define NAME_INDEX_N(names, s, len) name_index_n(names, sizeof names / sizeof names[0], s, len)
 
 /*
  * Whether the scalar now read is the value of a field (r->key), and not
@@ -566,7 +561,10 @@ on_string(void *ctx, const unsigned char *s, size_t len)
 	if (r->level == L_UPGRADE) {
 		switch (r->key) {
 		case U_KIND: take_fixed(t->upgrade_kind, sizeof t->upgrade_kind, s, len); break;
-		case U_STATE: t->upgrade = (enum task_upgrade)NAME_INDEX_N(upgrade_names, s, len); break;
+		case U_STATE:
+			t->upgrade = (enum task_upgrade)name_index_n(upgrade_names, UPGRADE_FAILED + 1,
+			    s, len);
+			break;
 		case U_ERROR: take_owned(r, &t->upgrade_error, s, len); break;
 		}
 	} else if (r->level == L_FILE) {
@@ -590,9 +588,16 @@ on_string(void *ctx, const unsigned char *s, size_t len)
 		case K_ERROR: take_owned(r, &t->error, s, len); break;
 		case K_ADVICE: take_owned(r, &t->advice, s, len); break;
 		case K_DIR: take_owned(r, &t->dir, s, len); break;
-		case K_HOOK_OWED: t->hook_owed = (enum task_hook)NAME_INDEX_N(hook_names, s, len); break;
-		case K_SOURCE: t->source = (enum task_source)NAME_INDEX_N(source_names, s, len); break;
-		case K_AWAITING: t->awaiting = (enum task_await)NAME_INDEX_N(await_names, s, len); break;
+		case K_HOOK_OWED:
+			t->hook_owed = (enum task_hook)name_index_n(hook_names, HOOK_ON_FAILED + 1, s, len);
+			break;
+		case K_SOURCE:
+			t->source = (enum task_source)name_index_n(source_names, SOURCE_RECORD_INFO + 1,
+			    s, len);
+			break;
+		case K_AWAITING:
+			t->awaiting = (enum task_await)name_index_n(await_names, AWAIT_VERIFY + 1, s, len);
+			break;
 		case K_RESOLUTION: take_fixed(t->resolution, sizeof t->resolution, s, len); break;
 		case K_CALLBACK_SHA256:
 			take_fixed(t->callback_sha256, sizeof t->callback_sha256, s, len);
@@ -768,17 +773,33 @@ static const yajl_callbacks reader_callbacks = {
 	.yajl_end_array = on_end,
 };
 
-/* Gives the strings no key gave "" (a task's are never NULL), and files their media. */
+/* s, or "" when no key gave it: a task's strings are never NULL.  NULL out of memory. */
+static char *
+or_empty(char *s)
+{
+	return s != NULL ? s : strdup("");
+}
+
+/* Gives the strings no key gave "", and files their media.  False out of memory. */
 static bool
 finish_task(struct task *t)
 {
-	char **owned[] = { &t->msg, &t->error, &t->advice, &t->dir, &t->upgrade_error };
+	t->msg = or_empty(t->msg);
+	t->error = or_empty(t->error);
+	t->advice = or_empty(t->advice);
+	t->dir = or_empty(t->dir);
+	t->upgrade_error = or_empty(t->upgrade_error);
+	if (!t->msg || !t->error || !t->advice || !t->dir || !t->upgrade_error)
+		return false;
+	for (size_t i = 0; i < t->nfiles; i++) {
+		struct task_file *f = &t->files[i];
 
-	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
-		if (*owned[i] == NULL && (*owned[i] = strdup("")) == NULL)
+		f->url = or_empty(f->url);
+		f->path = or_empty(f->path);
+		if (f->url == NULL || f->path == NULL)
 			return false;
-	for (size_t i = 0; i < t->nfiles; i++)
-		media_suffix(t->files[i].url, &t->files[i].media);
+		media_suffix(f->url, &f->media);
+	}
 	return true;
 }
 
