@@ -11,7 +11,9 @@
  *  3. decide: all files whole -> done; 404/410, three 403s, a policy refusal
  *     or too many attempts -> failed with advice; otherwise retried later
  *     with exponential backoff; hooks run on done and failed;
- *  4. tidy: records of tasks older than keep_days, and stale temp files.
+ *  4. tidy, at most hourly: pending tasks too old to finish fail, records of
+ *     tasks older than keep_days and stale temp files go, and the finished
+ *     tasks' states are packed for status (statepack.h).
  *
  * Only permanent problems reach stderr, one line each, so cron mail is
  * worth reading; transient failures are retried silently (-v shows them).
