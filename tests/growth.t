@@ -101,7 +101,9 @@ cp "$T/out" "$T/table.pack"
 "$SPOOLER" status --json >"$T/json.pack"
 mv "$SPOOL/state.pack" "$T/state.pack"
 is "$(opened "$SPOOLER" status)" $((N + 14)) "without the pack, status reads every state file"
-cmp -s "$T/out" "$T/table.pack"; ok $? "and prints the same table"
+# (a pending task's "retry in Ns" counts down between the two)
+retry_n() { sed -E 's/retry in [0-9]+s/retry in Ns/' "$1"; }
+cmp -s <(retry_n "$T/out") <(retry_n "$T/table.pack"); ok $? "and prints the same table"
 "$SPOOLER" status --json >"$T/json.files"
 cmp -s "$T/json.files" "$T/json.pack"; ok $? "status --json prints the same lines from the pack"
 mv "$T/state.pack" "$SPOOL/state.pack"

@@ -140,7 +140,7 @@ cmp_key(const void *key, const void *elem)
  * file packed (one stat), else read from state/, else from new/.
  */
 static int
-load_for_status(const struct settings *s, const struct statepack *pack, int state_fd,
+load_for_status(const struct settings *s, struct statepack *pack, int state_fd,
     const char *id, struct task_buf *buf, struct task *t)
 {
 	char err[256];

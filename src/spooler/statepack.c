@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,18 +25,23 @@ struct ident {
 	long long size, mtime, mtime_ns, ctime, ctime_ns;
 };
 
-struct entry {
-	const char *id;		/* in the mapping, not NUL-terminated */
-	size_t idlen;
-	struct ident ident;
-	const char *data;	/* size bytes, in the mapping */
-};
-
+/*
+ * A reader going once through the pack, in its (taskId) order, with a
+ * buffer of its own: no mapping (on NFS a pack replaced by another host
+ * would make a mapped page fault with SIGBUS; read() returns ESTALE), and
+ * memory that does not grow with the pack.
+ */
 struct statepack {
-	void *map;
-	size_t maplen;
-	struct entry *v;
-	size_t n;
+	int fd;
+	char *buf;		/* [pos, len) read and not consumed */
+	size_t cap, pos, len;
+	bool end;		/* no entry left, or a damaged one met */
+	/* the entry under the cursor: its first line parsed, its data not consumed */
+	bool have;
+	char id[TASKID_MAX + 1];
+	struct ident ident;
+	bool used;		/* asked for and given */
+	size_t passed;		/* entries passed over without being given */
 };
 
 static void
@@ -60,91 +64,103 @@ ident_same(const struct ident *a, const struct ident *b)
 
 /* ---- reading ---- */
 
-/*
- * Parses the entry line at p (up to end): "<id> <7 numbers>\n".  Returns
- * the start of its data, or NULL when the line is not one.
- */
-static const char *
-parse_head(const char *p, const char *end, struct entry *e)
-{
-	const char *nl = memchr(p, '\n', (size_t)(end - p) < HEAD_MAX ? (size_t)(end - p) : HEAD_MAX);
-	long long v[6];
-	const char *f = p;
+#define READ_CHUNK 65536
 
-	if (nl == NULL)
-		return NULL;
+/* At least need bytes buffered from pos (fewer only at the end of the file). */
+static bool
+fill(struct statepack *p, size_t need)
+{
+	if (p->len - p->pos >= need)
+		return true;
+	if (p->pos > 0) {
+		memmove(p->buf, p->buf + p->pos, p->len - p->pos);
+		p->len -= p->pos;
+		p->pos = 0;
+	}
+	if (p->cap < need || p->cap - p->len < READ_CHUNK / 2) {
+		size_t cap = (need > p->len + READ_CHUNK ? need : p->len + READ_CHUNK);
+		char *nb = realloc(p->buf, cap);
+
+		if (nb == NULL)
+			return false;
+		p->buf = nb;
+		p->cap = cap;
+	}
+	while (p->len < need) {
+		ssize_t n = read(p->fd, p->buf + p->len, p->cap - p->len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p->len += (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * Parses the entry line at the cursor: "<id> <6 numbers>\n".  False when
+ * there is none or it is not one (the pack ends there).
+ */
+static bool
+parse_head(struct statepack *p)
+{
+	const char *line, *nl, *f;
+	long long v[6];
+
+	fill(p, HEAD_MAX);
+	line = p->buf + p->pos;
+	if (p->len == p->pos || (nl = memchr(line, '\n', p->len - p->pos)) == NULL)
+		return false;
+	f = line;
 	/* the taskId, then inode, size, mtime s, mtime ns, ctime s, ctime ns */
 	for (int i = -1; i < 6; i++) {
 		const char *sp = i < 5 ? memchr(f, ' ', (size_t)(nl - f)) : nl;
 
 		if (sp == NULL)
-			return NULL;
+			return false;
 		if (i < 0) {
-			e->id = f;
-			e->idlen = (size_t)(sp - f);
-			if (!taskid_valid(f, e->idlen))
-				return NULL;
+			if (!taskid_valid(f, (size_t)(sp - f)))
+				return false;
+			memcpy(p->id, f, (size_t)(sp - f));
+			p->id[sp - f] = '\0';
 		} else if (num_parse_n(f, (size_t)(sp - f), i == 2 || i == 4 ? LLONG_MIN : 0,
-		    i == 3 || i == 5 ? 999999999 : LLONG_MAX, &v[i]) < 0) {
-			return NULL;
+		    i == 1 ? TASK_STATE_MAX : i == 3 || i == 5 ? 999999999 : LLONG_MAX, &v[i]) < 0) {
+			return false;
 		}
 		f = sp + 1;
 	}
-	e->ident.ino = (unsigned long long)v[0];
-	e->ident.size = v[1];
-	e->ident.mtime = v[2];
-	e->ident.mtime_ns = v[3];
-	e->ident.ctime = v[4];
-	e->ident.ctime_ns = v[5];
-	if (v[1] > end - (nl + 1))
-		return NULL;
-	e->data = nl + 1;
-	return e->data;
+	p->ident.ino = (unsigned long long)v[0];
+	p->ident.size = v[1];
+	p->ident.mtime = v[2];
+	p->ident.mtime_ns = v[3];
+	p->ident.ctime = v[4];
+	p->ident.ctime_ns = v[5];
+	p->pos = (size_t)(nl + 1 - p->buf);
+	return true;
 }
 
-static int
-id_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c != 0 ? c : (alen > blen) - (alen < blen);
-}
-
-static int
-cmp_entry(const void *a, const void *b)
-{
-	const struct entry *x = a, *y = b;
-
-	return id_cmp(x->id, x->idlen, y->id, y->idlen);
-}
-
-/* Indexes the entries of the mapping; a damaged entry ends the index there. */
+/* Moves the cursor to the next entry, past the data of the one under it. */
 static void
-index_pack(struct statepack *p)
+advance(struct statepack *p)
 {
-	const char *cur = (const char *)p->map + strlen(MAGIC), *end = (const char *)p->map + p->maplen;
-	size_t cap = 0;
-	bool sorted = true;
+	if (p->have) {
+		size_t size = (size_t)p->ident.size, avail = p->len - p->pos;
 
-	while (cur < end) {
-		struct entry e;
-
-		if (parse_head(cur, end, &e) == NULL)
-			break;
-		if (p->n == cap) {
-			struct entry *nv = realloc(p->v, (cap = cap ? cap * 2 : 1024) * sizeof *nv);
-
-			if (nv == NULL)
-				break;
-			p->v = nv;
+		if (!p->used)
+			p->passed++;
+		if (size <= avail) {
+			p->pos += size;
+		} else {
+			p->pos = p->len = 0;
+			if (lseek(p->fd, (off_t)(size - avail), SEEK_CUR) < 0)
+				p->end = true;
 		}
-		if (p->n > 0 && cmp_entry(&p->v[p->n - 1], &e) >= 0)
-			sorted = false;
-		p->v[p->n++] = e;
-		cur = e.data + e.ident.size;
 	}
-	if (!sorted)
-		qsort(p->v, p->n, sizeof *p->v, cmp_entry);
+	p->have = !p->end && parse_head(p);
+	p->used = false;
+	if (!p->have)
+		p->end = true;
 }
 
 struct statepack *
@@ -158,22 +174,17 @@ statepack_open(const char *spool_dir)
 	if (spool_path(path, sizeof path, spool_dir, STATEPACK_NAME, NULL) < 0 ||
 	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
 		return NULL;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)strlen(MAGIC) ||
-	    (p = calloc(1, sizeof *p)) == NULL) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (p = calloc(1, sizeof *p)) == NULL) {
 		close(fd);
 		return NULL;
 	}
-	p->maplen = (size_t)st.st_size;
-	p->map = mmap(NULL, p->maplen, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (p->map == MAP_FAILED || memcmp(p->map, MAGIC, strlen(MAGIC)) != 0) {
-		if (p->map != MAP_FAILED)
-			munmap(p->map, p->maplen);
-		free(p);
+	p->fd = fd;
+	if (!fill(p, strlen(MAGIC)) || memcmp(p->buf, MAGIC, strlen(MAGIC)) != 0) {
+		statepack_close(p);
 		return NULL;
 	}
-	(void)madvise(p->map, p->maplen, MADV_SEQUENTIAL);
-	index_pack(p);
+	p->pos = strlen(MAGIC);
+	advance(p);
 	return p;
 }
 
@@ -182,60 +193,51 @@ statepack_close(struct statepack *p)
 {
 	if (p == NULL)
 		return;
-	munmap(p->map, p->maplen);
-	free(p->v);
+	close(p->fd);
+	free(p->buf);
 	free(p);
 }
 
-size_t
-statepack_count(const struct statepack *p)
+/*
+ * Moves the cursor to the entry of task_id; true when it is there and
+ * state_fd/task_id is still the file it copies.  Entries before it are
+ * passed over.
+ */
+static bool
+seek_current(struct statepack *p, int state_fd, const char *task_id)
 {
-	return p ? p->n : 0;
-}
-
-static const struct entry *
-find(const struct statepack *p, const char *task_id)
-{
-	size_t lo = 0, hi = p ? p->n : 0, len = strlen(task_id);
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = id_cmp(task_id, len, p->v[mid].id, p->v[mid].idlen);
-
-		if (c == 0)
-			return &p->v[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
-}
-
-/* The entry of task_id when the file at state_fd/task_id is still the one packed. */
-static const struct entry *
-current(const struct statepack *p, int state_fd, const char *task_id)
-{
-	const struct entry *e = find(p, task_id);
 	struct stat st;
 	struct ident now;
 
-	if (e == NULL || fstatat(state_fd, task_id, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode))
-		return NULL;
+	while (p != NULL && p->have && strcmp(p->id, task_id) < 0)
+		advance(p);
+	if (p == NULL || !p->have || strcmp(p->id, task_id) != 0 ||
+	    fstatat(state_fd, task_id, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return false;
 	ident_of(&st, &now);
-	return ident_same(&now, &e->ident) ? e : NULL;
+	return ident_same(&now, &p->ident);
 }
 
 const char *
-statepack_get(const struct statepack *p, int state_fd, const char *task_id, size_t *len)
+statepack_get(struct statepack *p, int state_fd, const char *task_id, size_t *len)
 {
-	const struct entry *e = current(p, state_fd, task_id);
-
-	if (e == NULL)
+	if (!seek_current(p, state_fd, task_id) || !fill(p, (size_t)p->ident.size))
 		return NULL;
-	*len = (size_t)e->ident.size;
-	return e->data;
+	p->used = true;
+	*len = (size_t)p->ident.size;
+	return p->buf + p->pos;
+}
+
+size_t
+statepack_count(const char *spool_dir)
+{
+	struct statepack *p = statepack_open(spool_dir);
+	size_t n = 0;
+
+	for (; p != NULL && p->have; advance(p))
+		n++;
+	statepack_close(p);
+	return n;
 }
 
 /* ---- writing ---- */
@@ -289,10 +291,8 @@ cmp_key(const void *key, const void *elem)
 struct packing {
 	int state_fd;
 	FILE *out;
-	struct statepack *old;
 	char **names;		/* the state files, sorted */
 	size_t n;
-	const struct entry **reuse;	/* per name: its current entry in old, or NULL */
 	char **pending;
 	size_t npending;
 	struct timespec ref;	/* the file system's time when the pack was begun */
@@ -308,41 +308,48 @@ is_pending(const struct packing *k, const char *name)
 }
 
 /*
- * Which entries of the old pack are still current (k->reuse); true when
- * the new pack would be the old one: every finished task's entry current,
- * and no other entry in it.
+ * True when a new pack would be the old one: every finished task's entry
+ * is there and current, and there is no other entry.
  */
 static bool
-plan(struct packing *k)
+unchanged(const char *spool_dir, const struct packing *k)
 {
-	size_t reused = 0;
-	bool same = k->old != NULL;
+	struct statepack *old = statepack_open(spool_dir);
+	bool same = old != NULL;
 
-	for (size_t i = 0; i < k->n; i++) {
+	for (size_t i = 0; same && i < k->n; i++) {
 		/* wanted by sweeps (pending/): changes too often to pack */
 		if (is_pending(k, k->names[i]))
 			continue;
-		if ((k->reuse[i] = current(k->old, k->state_fd, k->names[i])) != NULL)
-			reused++;
+		if (seek_current(old, k->state_fd, k->names[i]))
+			old->used = true;
 		else
 			same = false;
 	}
-	return same && reused == statepack_count(k->old);
+	while (same && old->have) {
+		advance(old);
+		same = old->passed == 0;
+	}
+	same = same && old->passed == 0;
+	statepack_close(old);
+	return same;
 }
 
-/* Packs state file i: its old entry, or the file read now. */
+/* Packs state file i: its entry in the old pack when current, else the file read now. */
 static void
-pack_one(struct packing *k, size_t i)
+pack_one(struct packing *k, struct statepack *old, size_t i)
 {
-	const char *name = k->names[i];
+	const char *name = k->names[i], *data;
 	struct ident id;
+	size_t len;
 
-	if (k->reuse[i] != NULL) {
-		put_entry(k->out, name, &k->reuse[i]->ident, k->reuse[i]->data);
+	if (is_pending(k, name))
+		return;		/* wanted by sweeps (pending/): changes too often to pack */
+	if ((data = statepack_get(old, k->state_fd, name, &len)) != NULL) {
+		put_entry(k->out, name, &old->ident, data);
 		return;
 	}
-	if (is_pending(k, name) || time(NULL) >= k->deadline ||
-	    read_state(k->state_fd, name, &k->buf, &id) < 0)
+	if (time(NULL) >= k->deadline || read_state(k->state_fd, name, &k->buf, &id) < 0)
 		return;
 	if (id.mtime >= (long long)k->ref.tv_sec - RACY_SECONDS ||
 	    id.ctime >= (long long)k->ref.tv_sec - RACY_SECONDS)
@@ -355,6 +362,7 @@ statepack_write(const char *spool_dir, time_t deadline, bool sync, char *err, si
 {
 	char dir[PATH_MAX], tmp[PATH_MAX], dest[PATH_MAX], name[128];
 	struct packing k = { .state_fd = -1, .deadline = deadline };
+	struct statepack *old = NULL;
 	struct stat st;
 	int fd = -1, rc = -1;
 
@@ -369,14 +377,9 @@ statepack_write(const char *spool_dir, time_t deadline, bool sync, char *err, si
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
-	k.old = statepack_open(spool_dir);
 	k.pending = spool_list(spool_dir, "pending", &k.npending);
 	k.names = spool_list(spool_dir, "state", &k.n);
-	if ((k.reuse = calloc(k.n + 1, sizeof(const struct entry *))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	if (plan(&k)) {
+	if (unchanged(spool_dir, &k)) {
 		rc = 0;		/* nothing changed: the pack stays */
 		goto out;
 	}
@@ -387,9 +390,10 @@ statepack_write(const char *spool_dir, time_t deadline, bool sync, char *err, si
 	}
 	fd = -1;	/* k.out has it */
 	k.ref = st.st_ctim;
-	fputs(MAGIC, k.out);
+	old = statepack_open(spool_dir);
+	(void)fputs(MAGIC, k.out);
 	for (size_t i = 0; i < k.n; i++)
-		pack_one(&k, i);
+		pack_one(&k, old, i);
 	if (fflush(k.out) != 0 || ferror(k.out) || (sync && fsync(fileno(k.out)) < 0) ||
 	    rename(tmp, dest) < 0) {
 		snprintf(err, errlen, "%s: %s", dest, strerror(errno));
@@ -404,10 +408,9 @@ out:
 	if (rc != 1)
 		unlink(tmp);
 	close(k.state_fd);
-	statepack_close(k.old);
+	statepack_close(old);
 	spool_list_free(k.pending, k.npending);
 	spool_list_free(k.names, k.n);
-	free(k.reuse);
 	free(k.buf.data);
 	return rc;
 }

@@ -32,21 +32,27 @@
 
 struct statepack;
 
-/* The pack of spool_dir, mapped and indexed; NULL when there is none or it
- * cannot be read (an empty pack then). */
+/*
+ * A reader of the pack of spool_dir, going through it once in taskId
+ * order, in constant memory; NULL when there is no pack or it cannot be
+ * read (an empty pack then).
+ */
 struct statepack *statepack_open(const char *spool_dir);
 void statepack_close(struct statepack *p);
 
-/* How many entries p holds. */
-size_t statepack_count(const struct statepack *p);
-
 /*
  * The packed bytes of state/<task_id> (len of them, not NUL-terminated,
- * valid until statepack_close()) when the file in state_fd, spool_dir/state
- * open, is still the one packed; NULL otherwise (p may be NULL).
+ * valid until the next call) when the file in state_fd, spool_dir/state
+ * open, is still the one packed; NULL otherwise (p may be NULL).  The
+ * taskIds must be asked in increasing order (strcmp), as status lists
+ * them: the entries before one are passed over for good.
  */
-const char *statepack_get(const struct statepack *p, int state_fd, const char *task_id,
+const char *statepack_get(struct statepack *p, int state_fd, const char *task_id,
     size_t *len);
+
+/* How many entries the pack of spool_dir holds, read up to its end or its
+ * first damaged entry. */
+size_t statepack_count(const char *spool_dir);
 
 /*
  * Writes spool_dir/state.pack afresh (temp file in tmp/, then rename; with

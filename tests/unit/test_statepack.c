@@ -83,11 +83,7 @@ packed(const char *id)
 static size_t
 count(void)
 {
-	struct statepack *p = statepack_open(sp);
-	size_t n = statepack_count(p);
-
-	statepack_close(p);
-	return n;
+	return statepack_count(sp);
 }
 
 static int
@@ -196,6 +192,41 @@ main(void)
 	ok(write_pack(time(NULL) - 1) == 1 && !packed("t_new") && packed("t_done"),
 	    "past the deadline: no state file read, current entries kept");
 	ok(write_pack(later) == 1 && packed("t_new"), "the next pack reads it");
+
+	/* One reader through the pack, as status goes: in taskId order. */
+	{
+		char *big = malloc(300000);
+		struct statepack *p;
+		int fd;
+		const char *a, *b, *c;
+
+		if (big != NULL) {
+			memset(big, 'm', 299999);
+			big[299999] = '\0';
+			save("t_big", TASK_FAILED, big);	/* larger than the reader's buffer */
+			free(big);
+		}
+		sleep(3);
+		ok(write_pack(later) == 1 && count() == 4, "four entries, one of 300 kB");
+		snprintf(path, sizeof path, "%s/state", sp);
+		fd = open(path, O_RDONLY | O_DIRECTORY);
+		p = statepack_open(sp);
+		a = statepack_get(p, fd, "t_done", &len);	/* passes over t_big */
+		ok(a != NULL && len > 0 && memcmp(a, "{\"taskId\":\"t_done\"", 18) == 0,
+		    "in order: the first asked, past a large entry");
+		b = statepack_get(p, fd, "t_gone0", &len);
+		c = statepack_get(p, fd, "t_new", &len);
+		ok(b == NULL && c != NULL && memcmp(c, "{\"taskId\":\"t_new\"", 17) == 0,
+		    "a name not packed is not given; the next one is");
+		ok(statepack_get(p, fd, "t_failed", &len) == NULL, "a name asked out of order is not");
+		statepack_close(p);
+		p = statepack_open(sp);
+		a = statepack_get(p, fd, "t_big", &len);
+		ok(a != NULL && len > 300000, "the large entry itself, whole (%zu bytes)", len);
+		statepack_close(p);
+		close(fd);
+		ok(packed("t_big"), "with its state file's bytes");
+	}
 
 	/* A damaged pack is read up to the damage, never past it. */
 	snprintf(path, sizeof path, "%s/%s", sp, STATEPACK_NAME);
