@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -309,30 +310,47 @@ is_pending(const struct packing *k, const char *name)
 
 /*
  * True when a new pack would be the old one: every finished task's entry
- * is there and current, and there is no other entry.
+ * is there and current, and there is no other entry.  Otherwise *need is
+ * about the size of the new pack: the old one's, and 2 kB for each state
+ * file to read (a finished task's state is under 1 kB, or some kB with
+ * many URLs).
  */
 static bool
-unchanged(const char *spool_dir, const struct packing *k)
+unchanged(const char *spool_dir, const struct packing *k, unsigned long long *need)
 {
 	struct statepack *old = statepack_open(spool_dir);
-	bool same = old != NULL;
+	size_t reads = 0;
+	struct stat st;
+	bool same;
 
-	for (size_t i = 0; same && i < k->n; i++) {
+	*need = old != NULL && fstat(old->fd, &st) == 0 ? (unsigned long long)st.st_size : 0;
+	for (size_t i = 0; i < k->n; i++) {
 		/* wanted by sweeps (pending/): changes too often to pack */
 		if (is_pending(k, k->names[i]))
 			continue;
 		if (seek_current(old, k->state_fd, k->names[i]))
 			old->used = true;
 		else
-			same = false;
+			reads++;
 	}
-	while (same && old->have) {
+	while (old != NULL && old->have)
 		advance(old);
-		same = old->passed == 0;
-	}
-	same = same && old->passed == 0;
+	same = old != NULL && reads == 0 && old->passed == 0;
+	*need += 2048ULL * reads;
 	statepack_close(old);
 	return same;
+}
+
+/* Whether need bytes more leave min_free free on spool_dir's file system. */
+static bool
+room_for(const char *spool_dir, long long min_free, unsigned long long need)
+{
+	struct statvfs v;
+
+	if (statvfs(spool_dir, &v) < 0)
+		return true;	/* the write will tell */
+	return (unsigned long long)v.f_bavail * v.f_frsize >=
+	    (unsigned long long)(min_free > 0 ? min_free : 0) + need;
 }
 
 /* Packs state file i: its entry in the old pack when current, else the file read now. */
@@ -358,11 +376,13 @@ pack_one(struct packing *k, struct statepack *old, size_t i)
 }
 
 int
-statepack_write(const char *spool_dir, time_t deadline, bool sync, char *err, size_t errlen)
+statepack_write(const char *spool_dir, time_t deadline, bool sync, long long min_free,
+    char *err, size_t errlen)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX], dest[PATH_MAX], name[128];
 	struct packing k = { .state_fd = -1, .deadline = deadline };
 	struct statepack *old = NULL;
+	unsigned long long need;
 	struct stat st;
 	int fd = -1, rc = -1;
 
@@ -379,8 +399,14 @@ statepack_write(const char *spool_dir, time_t deadline, bool sync, char *err, si
 	}
 	k.pending = spool_list(spool_dir, "pending", &k.npending);
 	k.names = spool_list(spool_dir, "state", &k.n);
-	if (unchanged(spool_dir, &k)) {
+	if (unchanged(spool_dir, &k, &need)) {
 		rc = 0;		/* nothing changed: the pack stays */
+		goto out;
+	}
+	/* A cache must not take the room the responder needs for callbacks. */
+	if (!room_for(spool_dir, min_free, need)) {
+		snprintf(err, errlen, "not written: about %llu bytes would leave less than min_free",
+		    need);
 		goto out;
 	}
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660)) < 0 ||

@@ -58,11 +58,13 @@ size_t statepack_count(const char *spool_dir);
  * Writes spool_dir/state.pack afresh (temp file in tmp/, then rename; with
  * sync, fsync'd) from the state files of the tasks not marked in pending/,
  * copying the entries of the old pack that are still current and reading
- * the other files.  At the deadline it stops, and keeps what it packed:
- * the next pack goes on from there.  Nothing is written when the pack
- * would not change.  1 written, 0 unchanged, -1 with err.
+ * the other files.  At the deadline it stops reading files, and keeps
+ * what it packed: the next pack goes on from there.  Nothing is written
+ * when the pack would not change, nor when writing it could leave less
+ * than min_free bytes free (the responder's room).  1 written, 0
+ * unchanged, -1 with err.
  */
-int statepack_write(const char *spool_dir, time_t deadline, bool sync, char *err,
-    size_t errlen);
+int statepack_write(const char *spool_dir, time_t deadline, bool sync, long long min_free,
+    char *err, size_t errlen);
 
 #endif

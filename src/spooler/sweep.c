@@ -1291,7 +1291,8 @@ tidy(struct sweep *w)
 	if (w->s->keep_days > 0)
 		forget_old(w, w->now - (time_t)w->s->keep_days * 86400);
 	taskdir_remove_stray(w->s->download_dir, w->now - PARTIAL_MAX_AGE);
-	if (statepack_write(w->s->spool_dir, w->deadline, w->s->sync, err, sizeof err) < 0)
+	if (statepack_write(w->s->spool_dir, w->deadline, w->s->sync, w->s->min_free, err,
+	    sizeof err) < 0)
 		verbose(w, "-", "state pack for status not written", err);
 }
 

@@ -90,7 +90,7 @@ static int
 write_pack(time_t deadline)
 {
 	char err[256] = "";
-	int rc = statepack_write(sp, deadline, false, err, sizeof err);
+	int rc = statepack_write(sp, deadline, false, 0, err, sizeof err);
 
 	if (rc < 0)
 		printf("# statepack_write: %s\n", err);
@@ -192,6 +192,16 @@ main(void)
 	ok(write_pack(time(NULL) - 1) == 1 && !packed("t_new") && packed("t_done"),
 	    "past the deadline: no state file read, current entries kept");
 	ok(write_pack(later) == 1 && packed("t_new"), "the next pack reads it");
+
+	/* No room: the responder's min_free comes first. */
+	save("t_room", TASK_DONE, "x");
+	sleep(3);
+	err[0] = '\0';
+	ok(statepack_write(sp, later, false, LLONG_MAX / 2, err, sizeof err) == -1 &&
+	    strstr(err, "min_free") != NULL && !packed("t_room"),
+	    "not written when it would leave less than min_free: %s", err);
+	snprintf(path, sizeof path, "%s/state/t_room", sp);
+	unlink(path);
 
 	/* One reader through the pack, as status goes: in taskId order. */
 	{
