@@ -116,11 +116,11 @@ h_all=$(for r in 1 2 3; do ms status_all "$T/hist"; done | median)
 h_json=$(for r in 1 2 3; do ms status_json "$T/hist"; done | median)
 uncache "$T/hist"
 h_cold=$(ms status_all "$T/hist")
-mv "$T/hist/state.pack" "$T/state.pack"
+mv "$T/hist/state.pack" "$T/state.pack" 2>/dev/null
 h_nopack=$(for r in 1 2 3; do ms status_all "$T/hist"; done | median)
 uncache "$T/hist"
 h_nopack_cold=$(ms status_all "$T/hist")
-mv "$T/state.pack" "$T/hist/state.pack"
+mv "$T/state.pack" "$T/hist/state.pack" 2>/dev/null
 ntask=$(status_all "$T/hist" | tail -n +2 | wc -l)
 echo
 printf "%-40s %9s %11s %7s  %s\n" "measure" "empty ms" "history ms" "ratio" "target"
