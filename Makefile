@@ -59,6 +59,9 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+# The header-only helpers the unit tests and the tools share among themselves.
+UNIT_HDR := $(wildcard tests/unit/*.h)
+TOOL_HDR := $(wildcard tests/tools/*.h)
 # LD_PRELOAD shims that let tests stop a program at an exact point.
 SHIM_SRC := $(wildcard tests/shim/*.c)
 SHIM_LIB := $(SHIM_SRC:tests/shim/%.c=$(B)/shim/%.so)
@@ -117,11 +120,11 @@ $(B)/veo-callback: cgi/veo-callback.c $(RESPONDER_A) $(COMMON_A) $(HDRS)
 $(B)/veo-spooler: src/spooler/veo-spooler.c $(SPOOLER_A) $(COMMON_A) $(HDRS)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(SPOOLER_A) $(COMMON_A) $(SPOOLER_LIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(TEST_ARCHIVES)
+$(B)/tests/%: tests/unit/%.c $(UNIT_HDR) $(TEST_ARCHIVES)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(ALL_LIBS)
 
-$(B)/tools/%: tests/tools/%.c $(TEST_ARCHIVES)
+$(B)/tools/%: tests/tools/%.c $(TOOL_HDR) $(TEST_ARCHIVES)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(ALL_LIBS)
 
@@ -133,7 +136,7 @@ $(B)/asan/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_FLAGS) -c -o $@ $<
 
-$(B)/asan/tests/%: tests/unit/%.c tests/unit/tap.h $(ASAN_ARCHIVES)
+$(B)/asan/tests/%: tests/unit/%.c $(UNIT_HDR) $(ASAN_ARCHIVES)
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_ARCHIVES) $(ALL_LIBS)
 
@@ -184,9 +187,13 @@ analyze-cppcheck analyze-tidy analyze-fanalyzer:
 deps:
 	@sh tests/lib/install-deps.sh
 
+# The packages the benchmarks use (wrk, aria2, Flask, ...) are installed as
+# for the tests; without them (not root) each benchmark says what it skips.
 bench: all tools
+	@sh tests/lib/install-deps.sh || echo "make bench: some packages are missing (see above); the benchmarks that need them say skipped"
 	sh bench/responder.sh
 	sh bench/download.sh
+	sh bench/delivery.sh
 	bash bench/growth.sh
 
 # Binaries, man pages (their doc paths rewritten to DOCDIR), and the shipped

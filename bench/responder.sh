@@ -23,6 +23,12 @@
 #     due): p50/p99/max for null, sync=no and sync=yes.  (hey -q sends one
 #     body again and again, which here would measure the duplicate path.)
 #
+# Last, identical repeats: REPEATERS (32) connections POST one and the same
+# stored callback again and again (one taskId), the case of a sender that
+# retries; null, sync=no and sync=yes, with their ratio to null.  With
+# OLD_CALLBACK=path/to/another/veo-callback, that program is measured in the
+# same run beside this one (for example the build of an earlier commit).
+#
 # The responders log as shipped (log unset: auto, which under spawn-fcgi is
 # syslog); LOG=... sets the log setting instead (for example a file path).
 #
@@ -30,13 +36,15 @@
 # POSIX sh (`make bench` runs it with sh).
 # Knobs: CHILDREN (4), THREADS (2), CONNECTIONS (32), DURATION (10s),
 #        WARMUP (2s), SPOOL_PARENT (a directory on the disk to measure; /tmp),
-#        RATE (500), RATE_SECONDS (10), LOG (unset).
+#        RATE (500), RATE_SECONDS (10), LOG (unset), REPEATERS (32),
+#        OLD_CALLBACK (unset), ONLY=repeats (only the identical repeats).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CALLBACK=$ROOT/build/veo-callback
 CHILDREN=${CHILDREN:-4} THREADS=${THREADS:-2} CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-10s} WARMUP=${WARMUP:-2s} SPOOL_PARENT=${SPOOL_PARENT:-/tmp}
 RATE=${RATE:-500} RATE_SECONDS=${RATE_SECONDS:-10} LOG=${LOG:-}
+REPEATERS=${REPEATERS:-32} OLD_CALLBACK=${OLD_CALLBACK:-} ONLY=${ONLY:-}
 TOKEN=bench-0b2d7c9a41e6f35d8a7c1e90
 
 skip() { echo "bench/responder.sh: $*; no measurement"; exit 0; }
@@ -44,6 +52,7 @@ for c in cc nginx spawn-fcgi wrk python3; do
 	command -v $c >/dev/null 2>&1 || skip "$c not installed"
 done
 [ -x "$CALLBACK" ] || skip "build/veo-callback missing (run make)"
+[ -z "$OLD_CALLBACK" ] || [ -x "$OLD_CALLBACK" ] || skip "OLD_CALLBACK $OLD_CALLBACK is not a program"
 
 T=$(mktemp -d /tmp/veo-bench.XXXXXX) || skip "no temp directory"
 chmod 755 "$T"	# nginx workers run as nobody
@@ -90,6 +99,12 @@ if [ -n "$SHM" ] && ! pool shm "$CALLBACK" VEO_SPOOL_DIR="$SHM" VEO_SYNC=no VEO_
 	echo "no tmpfs row: spawn-fcgi failed" >&2
 	SHM=
 fi
+if [ -n "$OLD_CALLBACK" ]; then
+	mkdir -p "$SPOOLS/old-no" "$SPOOLS/old-yes"
+	pool old-sync-no "$OLD_CALLBACK" VEO_SPOOL_DIR="$SPOOLS/old-no" VEO_SYNC=no VEO_MIN_FREE=0 &&
+	pool old-sync-yes "$OLD_CALLBACK" VEO_SPOOL_DIR="$SPOOLS/old-yes" VEO_SYNC=yes VEO_MIN_FREE=0 ||
+		{ echo "no OLD_CALLBACK rows: spawn-fcgi failed" >&2; OLD_CALLBACK=; }
+fi
 
 . "$ROOT/bench/lib.sh"
 mkdir -p "$T/ngx"
@@ -113,7 +128,7 @@ http {
 	scgi_temp_path $T/ngx/scgi;
 	server {
 		listen 127.0.0.1:$PORT;
-$(loc null; loc sync-no; loc sync-yes; loc shm)
+$(loc null; loc sync-no; loc sync-yes; loc shm; loc old-sync-no; loc old-sync-yes)
 	}
 }
 NGX
@@ -139,10 +154,21 @@ function request()
 end
 LUA
 
-# measure NAME: prints requests per second at /NAME, or a reason on stderr.
+# One callback, the same every request: identical repeats of one taskId.
+REPEAT_BODY='{"code":200,"msg":"Veo3.1 video generated successfully.","data":{"taskId":"bench_repeat","info":{"resultUrls":["https://cdn.example.com/bench_repeat.mp4"],"originUrls":null,"resolution":"1080p"},"fallbackFlag":false}}'
+printf '%s' "$REPEAT_BODY" >"$T/repeat.json"
+cat >"$T/repeat.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$REPEAT_BODY'
+LUA
+
+# measure NAME [SCRIPT CONNECTIONS]: prints requests per second at /NAME
+# (post.lua over CONNECTIONS by default), or a reason on stderr.
 measure() {
-	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$T/post.lua" "http://127.0.0.1:$PORT/$1?token=$TOKEN" >/dev/null 2>&1
-	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$T/post.lua" "http://127.0.0.1:$PORT/$1?token=$TOKEN" \
+	_s=${2:-post} _c=${3:-$CONNECTIONS}
+	wrk -t"$THREADS" -c"$_c" -d"$WARMUP" -s "$T/$_s.lua" "http://127.0.0.1:$PORT/$1?token=$TOKEN" >/dev/null 2>&1
+	wrk -t"$THREADS" -c"$_c" -d"$DURATION" -s "$T/$_s.lua" "http://127.0.0.1:$PORT/$1?token=$TOKEN" \
 		>"$T/wrk.$1" 2>&1 || { echo "$1: wrk failed: $(tail -n 1 "$T/wrk.$1")" >&2; return 1; }
 	_bad=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$T/wrk.$1")
 	_err=$(sed -n 's/.*Socket errors: *\(.*\)/\1/p' "$T/wrk.$1")
@@ -151,9 +177,55 @@ measure() {
 	sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$T/wrk.$1"
 }
 
+# ratio A: A / the baseline, two decimals.
+ratio() { awk -v a="$1" -v b="$NULL_RPS" 'BEGIN { printf "%.2f", a / b }'; }
+row() {
+	if [ -n "$2" ]; then
+		printf '%-38s %12.0f %10s\n' "$1" "$2" "$(ratio "$2")"
+	else
+		printf '%-38s %12s %10s\n' "$1" "-" "-"
+	fi
+}
+
+# ---- identical repeats of one taskId ----
+repeats() {
+	# The callback stored once, so that every measured request is a repeat.
+	for n in sync-no sync-yes ${OLD_CALLBACK:+old-sync-no old-sync-yes}; do
+		curl -s -o /dev/null -H 'Content-Type: application/json' --data-binary @"$T/repeat.json" \
+			"http://127.0.0.1:$PORT/$n?token=$TOKEN" || echo "$n: the first store failed" >&2
+	done
+	echo
+	echo "$REPEATERS concurrent identical repeats of one taskId (the same stored callback every request):"
+	echo "  wrk -t$THREADS -c$REPEATERS -d$DURATION -s repeat.lua 'http://127.0.0.1:$PORT/NAME?token=$TOKEN'"
+	echo "  (NAME: null, sync-no, sync-yes${OLD_CALLBACK:+, old-sync-no, old-sync-yes}; after a ${WARMUP} warm-up), repeat.lua:"
+	sed 's/^/    /' "$T/repeat.lua"
+	NULL_RPS=$(measure null repeat "$REPEATERS")
+	[ -n "$NULL_RPS" ] || { echo "no baseline rate for the repeats" >&2; return; }
+	R_NO=$(measure sync-no repeat "$REPEATERS")
+	R_YES=$(measure sync-yes repeat "$REPEATERS")
+	if [ -n "$OLD_CALLBACK" ]; then
+		R_OLD_NO=$(measure old-sync-no repeat "$REPEATERS")
+		R_OLD_YES=$(measure old-sync-yes repeat "$REPEATERS")
+	fi
+	printf '\n%-38s %12s %10s\n' "responder, $REPEATERS concurrent repeats" "requests/s" "ratio"
+	row "null (libfcgi, no work)" "$NULL_RPS"
+	row "veo-callback sync=no" "$R_NO"
+	row "veo-callback sync=yes" "$R_YES"
+	if [ -n "$OLD_CALLBACK" ]; then
+		row "OLD_CALLBACK sync=no" "$R_OLD_NO"
+		row "OLD_CALLBACK sync=yes" "$R_OLD_YES"
+		echo "  (OLD_CALLBACK=$OLD_CALLBACK)"
+	fi
+	echo "entries in new/: sync=no $(ls "$SPOOLS/no/new" 2>/dev/null | wc -l), sync=yes $(ls "$SPOOLS/yes/new" 2>/dev/null | wc -l)"
+}
+
 echo "veo-callback responder benchmark: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after ${WARMUP} warm-up), POST through nginx"
 echo "FastCGI children per responder: $CHILDREN (spawn-fcgi); spool under $SPOOL_PARENT ($(df -T "$SPOOLS" | awk 'NR == 2 { print $2 }'))"
 echo "$(nproc 2>/dev/null || echo '?') CPUs; $(uname -sr)"
+if [ "$ONLY" = repeats ]; then
+	repeats
+	exit 0
+fi
 NULL_RPS=$(measure null)
 NO_RPS=$(measure sync-no)
 SHM_RPS=
@@ -169,13 +241,6 @@ sync
 YES_RPS=$(measure sync-yes)
 [ -n "$NULL_RPS" ] || skip "no baseline rate"
 printf '\n%-38s %12s %10s\n' "responder" "requests/s" "ratio"
-row() {
-	if [ -n "$2" ]; then
-		printf '%-38s %12.0f %10s\n' "$1" "$2" "$(awk -v a="$2" -v b="$NULL_RPS" 'BEGIN { printf "%.2f", a / b }')"
-	else
-		printf '%-38s %12s %10s\n' "$1" "-" "-"
-	fi
-}
 row "null (libfcgi, no work)" "$NULL_RPS"
 row "veo-callback sync=no" "$NO_RPS"
 row "veo-callback sync=yes" "$YES_RPS"
@@ -215,4 +280,5 @@ for v in "sync=no ${P99_NO:-}" "sync=yes ${P99_YES:-}"; do
 	[ -n "${2:-}" ] && awk -v p="$2" -v r="$RATE" -v n="$1" 'BEGIN {
 		printf "target: p99 under 5 ms at %d requests/s, %s: %s (%s ms)\n", r, n, (p < 5) ? "met" : "NOT met", p }'
 done
+repeats
 exit 0

@@ -290,6 +290,67 @@ is "$(sha256sum <"$D/cp.mp4" | cut -d' ' -f1)" "$(generated_sha cp 300000)" "the
 is "$(requests /file/cp)" 0 "the server was not asked"
 [ ! -e "$D/cp.mp4.part" ] && [ ! -e "$D/cp.mp4.part.info" ]; ok $? "no side file left"
 
+# ---- a file slow per connection is split over free slots ----
+# 1 MB/s a connection: after a second the download has most of its bytes
+# to go, so free slots fetch the second halves of its ranges.
+peak >/dev/null
+fetch --parallel 4 --per-host 4 "$B/slow/split?size=6000000&rate=1000000" "$D/split.mp4"
+is "$(field 1 1) $(field 1 3)" "FETCH_OK 6000000" "a slow 6 MB file split: ok, whole"
+is "$(field 1 6)" "$(generated_sha split 6000000)" "reported SHA-256 is the source's"
+is "$(sha256sum <"$D/split.mp4" | cut -d' ' -f1)" "$(generated_sha split 6000000)" \
+	"the file on disk is the source"
+is "$(field 1 4)" 6000000 "no byte fetched twice: 6000000 this run"
+n=$(requests /slow/split)
+[ "$n" -ge 2 ]; ok $? "fetched over several requests ($n)"
+grep '^GET /slow/split' "$LOG" | grep -Eq 'bytes=[0-9]+-[0-9]*$'
+ok $? "the later ones ask for ranges"
+p=$(peak)
+[ "$p" -ge 2 ] && [ "$p" -le 4 ]; ok $? "2 to 4 connections at once ($p), never more than per_host"
+[ ! -e "$D/split.mp4.part" ] && [ ! -e "$D/split.mp4.part.info" ]; ok $? "no side file left"
+
+fetch --parallel 4 --per-host 1 "$B/slow/one?size=2500000&rate=1000000" "$D/one.mp4"
+is "$(field 1 1) $(requests /slow/one)" "FETCH_OK 1" "per_host = 1: never split"
+fetch --parallel 4 --per-host 4 "$B/slow/nov?size=2500000&rate=1000000&etag=none&lm=none" "$D/nov.mp4"
+is "$(field 1 1) $(requests /slow/nov)" "FETCH_OK 1" \
+	"no validator to keep the pieces of one version together: never split"
+fetch --parallel 4 --per-host 4 "$B/slow/multi?size=2500000&rate=1000000" "$D/multi.mp4" \
+	"$B/file/m2?size=1000" "$D/m2.mp4"
+is "$(field 1 1) $(field 2 1)" "FETCH_OK FETCH_OK" "a split beside other jobs"
+
+# Killed while split: the sidecar names each range and how far it is on
+# disk; the next run fetches only what the ranges miss.
+"$FETCH_CLI" --http-ok --allow-private --parallel 4 --per-host 4 \
+	"$B/slow/ks?size=8000000&rate=1000000" "$D/ks.mp4" >/dev/null 2>&1 &
+cli=$!
+wait_until 20 "the split saved in the sidecar" grep -qs '^range .* [1-9][0-9]* ' "$D/ks.mp4.part.info"
+sleep 1
+kill -9 $cli; wait $cli 2>/dev/null
+nr=$(grep -c '^range ' "$D/ks.mp4.part.info")
+[ "$nr" -ge 2 ]; ok $? "killed mid-split: the sidecar holds $nr ranges"
+have=$(awk '$1 == "range" { s += $3 - $2 } END { print s + 0 }' "$D/ks.mp4.part.info")
+fetch --parallel 4 --per-host 4 "$B/file/ks?size=8000000" "$D/ks.mp4"
+is "$(field 1 1) $(field 1 5)" "FETCH_OK 1" "next run: ok, resumed"
+is "$(field 1 6)" "$(generated_sha ks 8000000)" "resumed split file has the right SHA-256"
+is "$(sha256sum <"$D/ks.mp4" | cut -d' ' -f1)" "$(generated_sha ks 8000000)" "on disk too"
+is "$(field 1 4)" "$((8000000 - have))" "it fetched only what the ranges missed ($((8000000 - have)) bytes)"
+grep '^GET /file/ks' "$LOG" | grep -Eq 'bytes=[0-9]+-[0-9]+$'
+ok $? "asking for bounded ranges"
+
+# Stopped at the deadline while split: the ranges are saved, and resumed.
+fetch --parallel 4 --per-host 4 --deadline-in 3 "$B/slow/dls?size=8000000&rate=1000000" "$D/dls.mp4"
+is "$(field 1 1)" FETCH_STOPPED "a split download at the deadline is stopped"
+[ "$(grep -c '^range ' "$D/dls.mp4.part.info")" -ge 2 ]; ok $? "its ranges are saved"
+fetch --parallel 4 --per-host 4 "$B/file/dls?size=8000000" "$D/dls.mp4"
+is "$(field 1 1) $(field 1 6)" "FETCH_OK $(generated_sha dls 8000000)" "and the next run completes it"
+
+# Ranges that do not tile the file are not believed: start over, still right.
+python3 "$FAULTSERVER" --generate bt 3000000 2>/dev/null | head -c 1000000 >"$D/bt.mp4.part"
+printf 'veo-part 1\nlength 3000000\netag "x"\nrange 0 500000 1000000\nrange 2000000 2000000 3000000\nend\n' \
+	>"$D/bt.mp4.part.info"
+fetch "$B/file/bt?size=3000000" "$D/bt.mp4"
+is "$(field 1 1) $(field 1 5) $(field 1 4)" "FETCH_OK 0 3000000" "ranges with a gap: fetched whole, not resumed"
+is "$(field 1 6)" "$(generated_sha bt 3000000)" "and right"
+
 # ---- a full disk: FETCH_DISK_FULL, the .part kept ----
 if mount_tmpfs "$T/small" size=256k 2>/dev/null; then
 	fetch "$B/file/big?size=2000000" "$T/small/big.mp4"

@@ -120,9 +120,10 @@ post "s?token=$TOK" "$B1"
 expect 200 "stored"
 entry_body "$T/s/new/veo_task_ng1" | cmp -s - "$T/pbody"; ok $? "stored body byte-identical"
 is "$(entry_field "$T/s/new/veo_task_ng1" remote-addr)" 127.0.0.1 "remote-addr from nginx"
+_before=$(stat -c '%i %s %y %z' "$T/s/new/veo_task_ng1")
 post "s?token=$TOK" "$B1"
 expect 200 "duplicate"
-is "$(entry_field "$T/s/new/veo_task_ng1" duplicates)" 1 "duplicates: 1"
+is "$(stat -c '%i %s %y %z' "$T/s/new/veo_task_ng1")" "$_before" "the duplicate leaves the entry untouched"
 post "s?token=$TOK" '{"code":500,"msg":"internal error","data":{"taskId":"veo_task_ng1"}}'
 expect 200 "different body, same task"
 is "$(count_files "$T/s/new") $(count_files "$T/s/old") $(count_files "$T/s/tmp")" "1 1 0" "new/ 1, old/ 1, tmp/ 0"
@@ -354,7 +355,9 @@ for i in $(seq 20); do sample_body same1 >"$T/same.$i"; done
 conc same "$T/same"
 is "$(cat "$T/same.codes")" "20 200" "20 identical concurrent posts: all 200"
 is "$(count_files "$T/c/new")" 1 "exactly one entry"
-is "$(entry_field "$T/c/new/same1" duplicates)" 19 "duplicates: 19"
+_i=0; until [ "$(grep -c 'task=same1 .*result=' "$T/r.log")" -ge 20 ] || [ $_i -gt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+is "$(grep -c 'task=same1 .*result=duplicate' "$T/r.log") $(grep -c 'task=same1 .*result=stored' "$T/r.log")" \
+	"19 1" "logged: one stored, 19 duplicates"
 is "$(count_files "$T/c/old")" 0 "nothing in old/"
 is "$(count_files "$T/c/tmp")" 0 "nothing left in tmp/"
 entry_body "$T/c/new/same1" | cmp -s - "$T/same.1"; ok $? "the entry holds the body byte for byte"

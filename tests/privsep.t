@@ -123,6 +123,19 @@ CBJ=$(callback_json 200 "Veo3.1 video generated successfully." task_ps "$BASE/v/
 is "$(post "$OLD")" 200 "the responder's user stores a callback"
 is "$(post "$CBJ")" 200 "... and a different one for the same task, replacing it"
 is "$(perm "$SPOOL/new/task_ps")" "$RU:$RU 640" "the entry is the responder's, readable by its group"
+is "$(post "$CBJ")" 200 "an identical repeat, while the entry waits in new/"
+is "$(ls "$SPOOL/old" | wc -l)" 1 "... leaves new/ and old/ as they were"
+# With sync the responder's user marks the entries it made durable, and a
+# repeat of an entry stored without sync (as above) makes it durable and
+# marks it too.
+marked() { python3 -c 'import os, sys; os.getxattr(sys.argv[1], "user.veo-callback.durable")' "$1" 2>/dev/null; }
+marked "$SPOOL/new/task_ps"; ok $(( $? == 0 )) "stored with sync = no: not marked durable"
+_ino=$(stat -c %i "$SPOOL/new/task_ps")
+is "$(printf '%s' "$CBJ" | as_responder env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST VEO_SYNC=yes \
+	CONTENT_TYPE=application/json CONTENT_LENGTH=${#CBJ} REMOTE_ADDR=127.0.0.1 \
+	QUERY_STRING="token=$TOKEN" "$CB" 2>>"$T/cgi.log" | cgi_status)" 200 "a repeat with sync = yes: 200"
+is "$(stat -c %i "$SPOOL/new/task_ps") $(ls "$SPOOL/old" | wc -l)" "$_ino 1" "... the same entry, nothing replaced"
+marked "$SPOOL/new/task_ps"; ok $? "... which it marked durable, as the responder's user"
 is "$(ls "$SPOOL/old" | wc -l)" 1 "the replaced one was kept in old/"
 is "$(ls "$SPOOL/tmp" | wc -l)" 0 "nothing left in tmp/"
 

@@ -163,6 +163,17 @@ is "$(post "$cb1")" 200 "a 720p callback stored"
 VEO_UPGRADE=1080p sweep
 is "$(field up1 state)" done "the original is downloaded"
 is "$(field up1 upgrade.state)" waiting "the 1080p version is being made"
+# Out of memory as the ready URL is taken in (its 2nd strdup: the 1st is
+# kie.c's): the sweep goes on, and the upgrade is left for the next one.
+OOM=$BUILD/shim/fail-strdup.so
+if [ -f "$OOM" ]; then
+	ask_due up1
+	VEO_UPGRADE=1080p LD_PRELOAD=$OOM VEO_FAIL_STRDUP_MATCH=up1_1080 VEO_FAIL_STRDUP_NTH=2 sweep
+	is $? 0 "out of memory taking the 1080p URL in: the sweep ends normally"
+	is "$(field up1 upgrade.state)" waiting "and the upgrade waits for the next sweep"
+else
+	ok 0 "build/shim/fail-strdup.so not built (make tools)"; ok 0 "-"
+fi
 ask_due up1; VEO_UPGRADE=1080p sweep
 is "$(field up1 upgrade.state)" done "1080p ready"
 is "$(field up1 state)" done "and downloaded"

@@ -99,6 +99,24 @@ like "$(grep '^GET /slow/rs' "$T/fault.log" | tail -1)" "bytes=[1-9][0-9]*-" "th
 SENT=$(grep '^GET /slow/rs' "$T/fault.log" | tail -1 | sed -n 's/.*bytes=\([0-9]*\)-.*/\1/p')
 [ -n "$SENT" ] && [ "$SENT" -ge "$PART" ]; ok $? "it resumed from where the part ended, not from zero"
 
+# ---- a file slow per connection is split over free slots, and survives kill -9 ----
+SIZE=6000000
+post "$(callback_json 200 ok t_split "$BASE/slow/spl?size=$SIZE&rate=1000000")" >/dev/null
+"$SPOOLER" run --once >/dev/null 2>&1 &
+SP=$!
+wait_until 20 "the split recorded in the sidecar" grep -qs '^range ' "$DL/t_split/result-0.mp4.part.info"
+sleep 0.5
+kill -9 $SP; wait $SP 2>/dev/null
+RANGES=$(grep -c '^range ' "$DL/t_split/result-0.mp4.part.info")
+[ "$RANGES" -ge 2 ]; ok $? "killed while split: the sidecar names $RANGES ranges"
+sweep
+is "$(field t_split state)" done "the next sweep finishes the split file"
+is "$(sha256sum <"$DL/t_split/result-0.mp4")" "$(source_sha spl $SIZE)" "and it is whole and right"
+is "$(field t_split files | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["sha256"])')" \
+	"$(source_sha spl $SIZE | cut -d' ' -f1)" "status records that SHA-256"
+[ "$(grep -c '^GET /slow/spl.*bytes=[0-9]*-[0-9]' "$T/fault.log")" -ge 1 ]
+ok $? "bounded ranges were asked for (the file was split)"
+
 # ---- --max-time: no new transfer starts after the deadline, and running
 # ones stop there, kept for the resume, without an attempt counted ----
 for i in 1 2 3; do

@@ -16,16 +16,13 @@ entry_format_header(const struct entry_meta *m, char *buf, size_t len)
 	    "task-id: %s\n"
 	    "code: %lld\n"
 	    "received: %s\n"
-	    "last-received: %s\n"
 	    "remote-addr: %s\n"
 	    "signature: %s\n"
-	    "duplicates: %lu\n"
 	    "body-sha256: %s\n"
 	    "body-length: %zu\n"
 	    "\n",
-	    m->task_id, m->code, m->received, m->last_received, m->remote_addr,
-	    m->signature_verified ? "verified" : "unsigned", m->duplicates,
-	    m->body_sha256, m->body_length);
+	    m->task_id, m->code, m->received, m->remote_addr,
+	    m->signature_verified ? "verified" : "unsigned", m->body_sha256, m->body_length);
 
 	return n < 0 || (size_t)n >= len ? -1 : n;
 }
@@ -83,8 +80,6 @@ header_line(struct entry_meta *m, const char *line, size_t len, unsigned *have)
 	}
 	if (IS("received"))
 		return copy_field(m->received, sizeof m->received, v, vlen);
-	if (IS("last-received"))
-		return copy_field(m->last_received, sizeof m->last_received, v, vlen);
 	if (IS("remote-addr"))
 		return copy_field(m->remote_addr, sizeof m->remote_addr, v, vlen);
 	if (IS("signature")) {
@@ -98,7 +93,7 @@ header_line(struct entry_meta *m, const char *line, size_t len, unsigned *have)
 	}
 	if (IS("code"))
 		return *have |= HAVE_CODE, num_parse_n(v, vlen, LLONG_MIN, LLONG_MAX, &m->code);
-	if (IS("duplicates")) {
+	if (IS("duplicates")) {	/* an older responder's count of identical repeats */
 		if (num_parse_n(v, vlen, 0, LONG_MAX, &n) < 0)
 			return -1;
 		m->duplicates = (unsigned long)n;

@@ -7,15 +7,20 @@
  *     VEO-CALLBACK-ENTRY 1
  *     task-id: veo_task_abcdef123456
  *     code: 200
- *     received: 2026-11-27T13:37:52.123456Z      (first arrival)
- *     last-received: 2026-11-27T13:38:10.000001Z (latest identical repeat)
+ *     received: 2026-11-27T13:37:52.123456Z
  *     remote-addr: 203.0.113.9
  *     signature: verified | unsigned
- *     duplicates: 0                              (identical repeats since)
  *     body-sha256: <64 hex>
  *     body-length: 312
  *
  *     {"code":200,...}
+ *
+ * An entry is written once and never changed: received, remote-addr and
+ * signature are those of the request that created it, and an identical
+ * repeat leaves it as it is (spool.h, "Repeats").  Entries written by
+ * older responders, which rewrote the entry on every identical repeat, also
+ * carry "last-received: <time>" and "duplicates: <n>"; the count is read
+ * into duplicates, the time is ignored.
  *
  * Every header value is produced by this project from checked data (the
  * taskId passed taskid_valid(), the address inet_pton()), never copied
@@ -41,17 +46,16 @@ struct entry_meta {
 	char task_id[TASKID_MAX + 1];
 	long long code;
 	char received[32];
-	char last_received[32];
 	char remote_addr[48];		/* "-" when unknown */
 	bool signature_verified;
-	unsigned long duplicates;
+	unsigned long duplicates;	/* read from an older entry; never written */
 	char body_sha256[SHA256_HEX_LEN + 1];
 	size_t body_length;
 };
 
 /*
  * Writes the header (ending in the empty line) into buf.  Returns its
- * length, or -1 if it does not fit.
+ * length, or -1 if it does not fit.  m->duplicates is not written.
  */
 int entry_format_header(const struct entry_meta *m, char *buf, size_t len);
 

@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,13 +28,22 @@
 #define STORE_TRIES 4096
 
 /*
- * How long a writer waits for the lock on an existing entry (an identical
- * repeat) before it answers 503: a single serial responder must not hang
- * behind a stuck holder, and kie.ai gives up after 15 s.
+ * How long the writer of a different callback waits for the lock on the
+ * entry it replaces before it answers 503: a single serial responder must
+ * not hang behind a stuck holder, and kie.ai gives up after 15 s.
  */
 #define LOCK_WAIT_MS 2000
 /* Entries of new/ that a health check counts at most (one small read). */
 #define HEALTH_COUNT_MAX 1000
+
+/*
+ * The mark of an entry known to be durable ("Repeats" in spool.h): set on
+ * the entry's inode once it and new/ are fsync'd, so an identical repeat
+ * can trust it without an fsync of its own.  An extended attribute, not a
+ * mode bit: entries keep their permissions, and on NFS the flock() of a
+ * replacement needs a writable descriptor.
+ */
+#define DURABLE_XATTR "user.veo-callback.durable"
 
 int
 spool_path(char *buf, size_t len, const char *spool_dir, const char *sub,
@@ -94,17 +104,36 @@ check_free(const char *spool_dir, long long min_free, size_t need, char *err, si
 }
 
 /*
- * Writes header and body to a new file in tmp/, fsync'd and closed; its
- * path goes to tmppath.  On failure nothing is left behind.
+ * Best effort: where the file system keeps no user extended attributes the
+ * entry stays unmarked, and a repeat with sync makes it durable itself.
+ */
+static void
+mark_durable(int fd)
+{
+	(void)fsetxattr(fd, DURABLE_XATTR, "1", 1, 0);
+}
+
+static bool
+marked_durable(int fd)
+{
+	return fgetxattr(fd, DURABLE_XATTR, NULL, 0) >= 0;
+}
+
+/*
+ * Writes header and body to a new file in tmp/, its path into tmppath.
+ * With sync the file is fsync'd and stays open in *fdp (for mark_durable()
+ * once it is in place); without, it is closed and *fdp is -1.  On failure
+ * nothing is left behind.
  */
 static enum spool_status
 write_temp(const char *spool_dir, const struct entry_meta *m, const void *body,
-    bool sync, char *tmppath, size_t pathlen, char *err, size_t errlen)
+    bool sync, char *tmppath, size_t pathlen, int *fdp, char *err, size_t errlen)
 {
 	char hdr[ENTRY_HEADER_MAX], name[128];
 	struct iovec iov[2];
 	int hlen, fd, saved;
 
+	*fdp = -1;
 	if ((hlen = entry_format_header(m, hdr, sizeof hdr)) < 0) {
 		snprintf(err, errlen, "entry header too long");
 		return SPOOL_ERROR;
@@ -124,6 +153,10 @@ write_temp(const char *spool_dir, const struct entry_meta *m, const void *body,
 		close(fd);
 		unlink(tmppath);
 		return failure(saved, err, errlen, "write temp entry");
+	}
+	if (sync) {
+		*fdp = fd;	/* fsync() has reported any deferred write error */
+		return SPOOL_STORED;
 	}
 	/* close() reports deferred write errors on network file systems. */
 	if (close(fd) < 0) {
@@ -177,8 +210,10 @@ store_unnamed(const char *spool_dir, const struct entry_meta *m, const void *bod
 	}
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, proc, AT_FDCWD, dest, AT_SYMLINK_FOLLOW) == 0) {
-		close(fd);
 		*st = sync_dirs(spool_dir, sync, false, err, errlen);
+		if (sync && *st == SPOOL_STORED)
+			mark_durable(fd);
+		close(fd);
 		return 1;
 	}
 	saved = errno;
@@ -189,27 +224,81 @@ store_unnamed(const char *spool_dir, const struct entry_meta *m, const void *bod
 	return 1;
 }
 
-/* The same body again: rewrite the entry with the count bumped. */
-static enum spool_status
-bump_duplicate(const char *spool_dir, struct entry_meta *old, const struct entry_meta *now,
-    const char *body, const char *dest, bool sync, char *err, size_t errlen)
-{
-	char tmp2[PATH_MAX];
-	enum spool_status st;
+/* What new/<taskId> holds, next to the callback being stored. */
+enum found {
+	FOUND_NONE,	/* no entry */
+	FOUND_SAME,	/* an entry whose body is ours, byte for byte */
+	FOUND_OTHER,	/* an entry with another body, or a damaged one */
+	FOUND_ERROR,	/* there, but not readable (err says why) */
+};
 
-	old->duplicates++;
-	memcpy(old->last_received, now->last_received, sizeof old->last_received);
-	old->signature_verified |= now->signature_verified;
-	st = write_temp(spool_dir, old, body, sync, tmp2, sizeof tmp2, err, errlen);
-	if (st != SPOOL_STORED)
-		return st;
-	if (rename(tmp2, dest) < 0) {
-		st = failure(errno, err, errlen, "rename entry");
-		unlink(tmp2);
-		return st;
+/*
+ * Opens dest (flags O_RDONLY, or O_RDWR for a descriptor flock() can lock
+ * on NFS) and compares its entry with body.  For _SAME and _OTHER, *fdp is
+ * the open entry and *sb its fstat: the one version that was read, since
+ * an entry is only ever replaced by rename, never rewritten in place.
+ */
+static enum found
+examine(const char *dest, int flags, const unsigned char *body, size_t len, int *fdp,
+    struct stat *sb, char *err, size_t errlen)
+{
+	struct entry_meta m;
+	const char *stored;
+	char *data = NULL, perr[128];
+	size_t dlen;
+	bool regular;
+	enum found f = FOUND_OTHER;
+	/* O_NONBLOCK: a FIFO left in new/ must not hang the responder. */
+	int fd = open(dest, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	*fdp = -1;
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return FOUND_NONE;
+		snprintf(err, errlen, "open entry: %s", strerror(errno));
+		return FOUND_ERROR;
 	}
-	st = sync_dirs(spool_dir, sync, false, err, errlen);
-	return st == SPOOL_STORED ? SPOOL_DUPLICATE : st;
+	regular = fstat(fd, sb) == 0 && S_ISREG(sb->st_mode);
+	if (!regular || read_fd_bounded(fd, ENTRY_MAX, &data, &dlen) < 0) {
+		snprintf(err, errlen, "read entry: %s", regular ? strerror(errno) : "not a regular file");
+		close(fd);
+		return FOUND_ERROR;
+	}
+	if (entry_parse(data, dlen, &m, &stored, perr, sizeof perr) == 0 &&
+	    m.body_length == len && (len == 0 || memcmp(stored, body, len) == 0))
+		f = FOUND_SAME;
+	free(data);
+	*fdp = fd;
+	return f;
+}
+
+/*
+ * fd is an entry identical to ours, at dest when examined: a duplicate,
+ * answered without writing it.  With sync it must be durable first: marked,
+ * or else fsync'd here with new/ (its writer may still be between link and
+ * directory fsync, or wrote without sync) and still at dest afterwards.
+ * Returns 0 with *st set, or -1 when the entry left dest before new/ was
+ * synced: the caller stores ours instead.
+ */
+static int
+settle_duplicate(const char *spool_dir, int fd, const struct stat *sb, const char *dest,
+    bool sync, enum spool_status *st, char *err, size_t errlen)
+{
+	struct stat now;
+
+	if (sync && !marked_durable(fd)) {
+		if (fsync(fd) < 0) {
+			*st = failure(errno, err, errlen, "fsync entry");
+			return 0;
+		}
+		if ((*st = sync_dirs(spool_dir, true, false, err, errlen)) != SPOOL_STORED)
+			return 0;
+		if (stat(dest, &now) < 0 || now.st_ino != sb->st_ino || now.st_dev != sb->st_dev)
+			return -1;
+		mark_durable(fd);
+	}
+	*st = SPOOL_DUPLICATE;
+	return 0;
 }
 
 /* A different body: keep the waiting entry in old/, put ours in its place. */
@@ -261,51 +350,40 @@ lock_bounded(int fd, long ms)
 }
 
 /*
- * new/<taskId> exists: lock it, make sure it is still the one at that name,
- * and merge.  Returns -1 (with *st untouched) when the caller should try
- * again because the entry changed or vanished under us.
+ * new/<taskId> exists, so our link failed.  The same body is a duplicate,
+ * settled without a lock; another body replaces the entry under an flock
+ * on it, held until the replacement is durable, so that two replacements
+ * of one entry never lose each other's callback.  Returns -1 (with *st
+ * untouched) when the caller should try again because the entry changed or
+ * vanished under us.
  */
 static int
-merge_existing(const char *spool_dir, const struct entry_meta *now, const char *tmppath,
+merge_existing(const char *spool_dir, const struct spool_item *it, const char *tmppath,
     const char *dest, bool sync, enum spool_status *st, char *err, size_t errlen)
 {
 	struct stat a, b;
-	struct entry_meta old;
-	char *data = NULL, perr[128];
-	const char *oldbody;
-	size_t len;
-	/* O_RDWR: on NFS, flock() is emulated with fcntl locks, which need it. */
-	int fd = open(dest, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	int fd, rc = 0;
 
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return -1;	/* taken by the spooler meanwhile */
-		*st = failure(errno, err, errlen, "open entry");
+	switch (examine(dest, O_RDWR, it->body, it->body_len, &fd, &a, err, errlen)) {
+	case FOUND_NONE:
+		return -1;	/* taken by the spooler meanwhile */
+	case FOUND_ERROR:
+		*st = SPOOL_ERROR;
 		return 0;
+	case FOUND_SAME:
+		rc = settle_duplicate(spool_dir, fd, &a, dest, sync, st, err, errlen);
+		break;
+	case FOUND_OTHER:
+		if (lock_bounded(fd, LOCK_WAIT_MS) < 0)
+			*st = failure(errno, err, errlen, "lock entry");
+		else if (stat(dest, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+			rc = -1;	/* replaced while we waited for the lock */
+		else
+			*st = replace_entry(spool_dir, it->task_id, tmppath, dest, sync, err, errlen);
+		break;
 	}
-	if (lock_bounded(fd, LOCK_WAIT_MS) < 0 || fstat(fd, &a) < 0) {
-		*st = failure(errno, err, errlen, "lock entry");
-		goto out;
-	}
-	if (stat(dest, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
-		close(fd);
-		return -1;	/* replaced while we waited for the lock */
-	}
-	if (read_fd_bounded(fd, ENTRY_MAX, &data, &len) < 0) {
-		*st = failure(errno, err, errlen, "read entry");
-		goto out;
-	}
-	if (entry_parse(data, len, &old, &oldbody, perr, sizeof perr) == 0 &&
-	    strcmp(old.body_sha256, now->body_sha256) == 0) {
-		unlink(tmppath);
-		*st = bump_duplicate(spool_dir, &old, now, oldbody, dest, sync, err, errlen);
-	} else {
-		*st = replace_entry(spool_dir, now->task_id, tmppath, dest, sync, err, errlen);
-	}
-out:
-	free(data);
 	close(fd);		/* releases the lock */
-	return 0;
+	return rc;
 }
 
 static int
@@ -315,7 +393,6 @@ fill_meta(struct entry_meta *m, const struct spool_item *it)
 	snprintf(m->task_id, sizeof m->task_id, "%s", it->task_id);
 	m->code = it->code;
 	log_timestamp(m->received, sizeof m->received);
-	memcpy(m->last_received, m->received, sizeof m->received);
 	entry_set_remote_addr(m, it->remote_addr);
 	m->signature_verified = it->signature_verified;
 	m->body_length = it->body_len;
@@ -347,20 +424,34 @@ spool_store(const char *spool_dir, const struct spool_item *it,
 {
 	char tmppath[PATH_MAX], dest[PATH_MAX];
 	struct entry_meta m;
-	enum spool_status st;
+	struct stat sb;
+	enum spool_status st = SPOOL_ERROR;
+	int fd, tmpfd, tries;
 
 	if (!taskid_valid(it->task_id, strlen(it->task_id))) {
 		snprintf(err, errlen, "invalid taskId");
 		return SPOOL_ERROR;
 	}
-	if (prepare_once(spool_dir, err, errlen) < 0)
-		return SPOOL_ERROR;
-	if (check_free(spool_dir, opts->min_free, it->body_len + ENTRY_HEADER_MAX, err, errlen) < 0)
-		return SPOOL_FULL;
 	if (spool_path(dest, sizeof dest, spool_dir, "new", it->task_id) < 0) {
 		snprintf(err, errlen, "spool_dir path too long");
 		return SPOOL_ERROR;
 	}
+	/*
+	 * The identical repeat first, before anything is prepared or written:
+	 * read and compared, no lock.  Anything else (no entry, another body,
+	 * an entry that cannot be read) is for the paths below.
+	 */
+	if (examine(dest, O_RDONLY, it->body, it->body_len, &fd, &sb, err, errlen) == FOUND_SAME &&
+	    settle_duplicate(spool_dir, fd, &sb, dest, opts->sync, &st, err, errlen) == 0) {
+		close(fd);
+		return st;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (prepare_once(spool_dir, err, errlen) < 0)
+		return SPOOL_ERROR;
+	if (check_free(spool_dir, opts->min_free, it->body_len + ENTRY_HEADER_MAX, err, errlen) < 0)
+		return SPOOL_FULL;
 	if (fill_meta(&m, it) < 0) {
 		snprintf(err, errlen, "cannot hash the body (out of memory?)");
 		return SPOOL_ERROR;
@@ -371,29 +462,36 @@ spool_store(const char *spool_dir, const struct spool_item *it,
 			prepared[0] = '\0';
 		return st;
 	}
-	st = write_temp(spool_dir, &m, it->body, opts->sync, tmppath, sizeof tmppath, err, errlen);
+	st = write_temp(spool_dir, &m, it->body, opts->sync, tmppath, sizeof tmppath, &tmpfd,
+	    err, errlen);
 	if (st != SPOOL_STORED) {
 		prepared[0] = '\0';
 		return st;
 	}
-	for (int tries = 0; tries < STORE_TRIES; tries++) {
+	for (tries = 0; tries < STORE_TRIES; tries++) {
 		/* link(2) never overwrites: the first writer of a task wins cleanly. */
 		if (link(tmppath, dest) == 0) {
 			unlink(tmppath);
-			return sync_dirs(spool_dir, opts->sync, false, err, errlen);
+			st = sync_dirs(spool_dir, opts->sync, false, err, errlen);
+			break;
 		}
 		if (errno != EEXIST) {
 			st = failure(errno, err, errlen, "link entry");
 			break;
 		}
-		if (merge_existing(spool_dir, &m, tmppath, dest, opts->sync, &st, err, errlen) == 0)
+		if (merge_existing(spool_dir, it, tmppath, dest, opts->sync, &st, err, errlen) == 0)
 			break;
 	}
-	if (st == SPOOL_STORED) {	/* every try raced */
+	if (tries == STORE_TRIES) {
 		snprintf(err, errlen, "entry kept changing under us");
 		st = SPOOL_ERROR;
 	}
-	unlink(tmppath);	/* gone already on success; harmless */
+	/* Ours is in new/ and durable (the fsyncs are done): mark it so. */
+	if (tmpfd >= 0 && (st == SPOOL_STORED || st == SPOOL_REPLACED))
+		mark_durable(tmpfd);
+	if (tmpfd >= 0)
+		close(tmpfd);
+	unlink(tmppath);	/* gone already unless ours was a duplicate; harmless */
 	if (st == SPOOL_ERROR || st == SPOOL_FULL)
 		prepared[0] = '\0';	/* check the directories again next time */
 	return st;

@@ -32,11 +32,26 @@
  * therefore sees a whole entry or nothing.  With sync off the fsyncs are
  * skipped (the rename still makes entries appear whole).
  *
- * Repeats (promise 4): when new/<taskId> holds the same body (by SHA-256),
- * only its duplicate count and last-received time change, under an flock
- * on the entry, waited for at most 2 s (then _ERROR: the sender retries); a different body replaces it and the old one moves to old/.
- * Creation uses link(2), which fails rather than overwrites, so two writers
- * of one task never lose each other's entry.
+ * Repeats (promise 4): a callback whose body is byte for byte the one in
+ * new/<taskId> is a duplicate, answered after reading and comparing only:
+ * nothing is written, nothing locked, and the entry stays as it is (no
+ * count; the request's log line says "duplicate").  Concurrent replacement
+ * is harmless, since an entry only ever changes by rename: the open entry
+ * is one whole version.  With sync the entry must be durable before the
+ * answer: its writer marks it so once it and new/ are fsync'd (the
+ * extended attribute user.veo-callback.durable); an unmarked entry (its
+ * writer between link and directory fsync, written without sync, or a
+ * file system without user extended attributes) is fsync'd with new/ by
+ * the repeat itself, which then marks it.
+ * A different body replaces the entry, which moves to old/, under an flock
+ * on the entry held until the replacement is durable, waited for at most
+ * 2 s (then _ERROR: the sender retries), so that two replacements never
+ * lose each other's callback.  Creation uses link(2), which fails rather
+ * than overwrites, so two writers of one task never lose each other's entry.
+ * Only new/ is compared: once the spooler has taken the entry (taking/,
+ * cur/, the spooler's alone in the privilege split, and forgotten from
+ * cur/ by keep_days and purge), a repeat is stored again, and the spooler
+ * counts it in the task's "duplicates" and downloads nothing.
  *
  * Taking (the spooler's half), the Maildir way: spool_take() first renames
  * new/<taskId> to taking/<taskId>, then reads what it renamed.  A callback
@@ -58,7 +73,7 @@
 
 enum spool_status {
 	SPOOL_STORED,		/* a new entry */
-	SPOOL_DUPLICATE,	/* identical to the waiting entry; count bumped */
+	SPOOL_DUPLICATE,	/* identical to the waiting entry, which is unchanged */
 	SPOOL_REPLACED,		/* different from the waiting entry; old one kept in old/ */
 	SPOOL_FULL,		/* below min_free, or ENOSPC/EDQUOT */
 	SPOOL_ERROR,		/* anything else; err says what */
@@ -82,7 +97,8 @@ struct spool_opts {
 /*
  * Stores it under spool_dir.  Returns SPOOL_STORED, _DUPLICATE or _REPLACED
  * only when the entry is durable (with opts->sync); otherwise _FULL or
- * _ERROR with a reason in err, and nothing half-written is visible.
+ * _ERROR with a reason in err, and nothing half-written is visible.  A
+ * duplicate is answered before min_free is looked at: it needs no space.
  */
 enum spool_status spool_store(const char *spool_dir, const struct spool_item *it,
     const struct spool_opts *opts, char *err, size_t errlen);

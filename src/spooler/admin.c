@@ -273,6 +273,12 @@ remove_downloads(const struct task *t)
 		rmdir(t->dir);	/* only when empty: we never remove what we did not write */
 }
 
+static bool
+purgeable(const struct task *t, time_t cutoff)
+{
+	return (t->state == TASK_DONE || t->state == TASK_FAILED) && t->updated < cutoff;
+}
+
 int
 admin_purge(const struct settings *s, long days, bool files)
 {
@@ -286,16 +292,22 @@ admin_purge(const struct settings *s, long days, bool files)
 		struct task t;
 
 		if (task_load(s->spool_dir, ids[i], &t, err, sizeof err) == 0 &&
-		    (t.state == TASK_DONE || t.state == TASK_FAILED) && t.updated < cutoff &&
+		    purgeable(&t, cutoff) &&
 		    claim_task(s->spool_dir, ids[i], err, sizeof err) == CLAIM_OK) {
-			if (files)
-				remove_downloads(&t);
-			spool_path(path, sizeof path, s->spool_dir, "state", ids[i]);
-			unlink(path);
-			spool_path(path, sizeof path, s->spool_dir, "cur", ids[i]);
-			unlink(path);
+			/* Judged again under the claim: a sweep may have taken in a
+			 * new callback for it since the first look. */
+			task_free(&t);
+			if (task_load(s->spool_dir, ids[i], &t, err, sizeof err) == 0 &&
+			    purgeable(&t, cutoff)) {
+				if (files)
+					remove_downloads(&t);
+				spool_path(path, sizeof path, s->spool_dir, "state", ids[i]);
+				unlink(path);
+				spool_path(path, sizeof path, s->spool_dir, "cur", ids[i]);
+				unlink(path);
+				removed++;
+			}
 			claim_release(s->spool_dir, ids[i]);
-			removed++;
 		}
 		task_free(&t);
 		free(ids[i]);

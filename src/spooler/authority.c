@@ -252,6 +252,11 @@ upgrade_ready(struct task *t, char *const *urls, size_t n, time_t now)
 	return AUTHORITY_CHANGED;
 }
 
+/*
+ * Asks for the 1080p version of each result.  Each ready URL is moved out
+ * of its answer into ready[] (nothing is copied, so nothing can fail here)
+ * and freed below, after upgrade_ready() has copied them all into t.
+ */
 static enum authority_result
 ask_1080p(struct authority *a, struct task *t, time_t now, char *report, size_t reportlen)
 {
@@ -264,9 +269,8 @@ ask_1080p(struct authority *a, struct task *t, time_t now, char *report, size_t 
 		t->upgrade_since = now;
 	for (; got < n; got++) {
 		kie_get_1080p(a->kie, t->task_id, (int)got, &ans);
-		if (ans.verdict != KIE_SUCCESS)
+		if ((ready[got] = kie_answer_take_url(&ans)) == NULL)
 			break;
-		ready[got] = strdup(ans.result_url);
 	}
 	if (got == n && n > 0)
 		r = upgrade_ready(t, ready, n, now);
@@ -278,7 +282,7 @@ ask_1080p(struct authority *a, struct task *t, time_t now, char *report, size_t 
 		t->next_ask = now + a->s->poll_interval;
 	else
 		r = ask_later(a, t, &ans, now, report, reportlen);
-	for (size_t i = 0; i < got && i < n; i++)
+	for (size_t i = 0; i < got; i++)
 		free(ready[i]);
 	kie_answer_free(&ans);
 	return r;

@@ -14,6 +14,12 @@
 
 #include "fsutil.h"
 #include "spool.h"
+#include "taskid.h"
+
+/* Take-over markers of one claim: one a taker, at most this many taken
+ * over by a killed taker before one succeeds (then all are removed). */
+#define TAKEOVER_LEVELS 8
+#define TAKEOVER_NAME_MAX (TASKID_MAX + 16)
 
 static void
 host_name(char *buf, size_t len)
@@ -95,57 +101,112 @@ holder_line(char *buf, size_t len)
 }
 
 /*
- * Whether the claim at path is stale; st is its stat.  A claim not
- * refreshed for CLAIM_STALE_AFTER seconds is stale whoever holds it (the
- * holder refreshes it while it works, hooks included).  On this host it is
- * stale as soon as its process is gone, or its PID now names a process
- * that started at another time (a reused PID).
+ * Judges the claim (or take-over marker) at path: 1 when it is stale, 0
+ * when it is not, -1 when there is none.  *st is the stat of the very
+ * file judged.  A claim not refreshed for CLAIM_STALE_AFTER seconds is
+ * stale whoever holds it (the holder refreshes it while it works, hooks
+ * included).  On this host it is stale as soon as its process is gone, or
+ * its PID now names a process that started at another time (a reused PID).
  */
-static bool
-is_stale(const char *path, const struct stat *st)
+static int
+judge(const char *path, struct stat *st)
 {
 	char buf[160], host[64], theirs[64];
 	long pid = 0;
 	unsigned long long started = 0;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	int fields;
+	ssize_t n = -1;
+	int fields, found;
 
-	if (fd >= 0)
+	/* Read through one descriptor, so that the stat is of what was read. */
+	found = fd >= 0 ? fstat(fd, st) == 0 : lstat(path, st) == 0;
+	if (fd >= 0) {
+		if (found)
+			n = read(fd, buf, sizeof buf - 1);
 		close(fd);
+	}
+	if (!found)
+		return -1;
 	if (time(NULL) - st->st_mtime > CLAIM_STALE_AFTER)
-		return true;
+		return 1;
 	if (n <= 0)
-		return false;
+		return 0;
 	buf[n] = '\0';
 	host_name(host, sizeof host);
 	fields = sscanf(buf, "%63s %ld %llu", theirs, &pid, &started);
 	if (fields < 2 || strcmp(theirs, host) != 0 || pid <= 0)
-		return false;	/* another host's: only the refresh tells */
+		return 0;	/* another host's: only the refresh tells */
 	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-		return true;
+		return 1;
 	/* Alive: stale only if that PID is now another process. */
 	return fields == 3 && started != 0 && start_time(pid) != started;
 }
 
-/* Moves a stale claim aside; true when the one we judged is the one we moved. */
+/* Whether a and b are the stat of one claim file, unchanged. */
 static bool
-break_stale(const char *spool_dir, const char *path, const struct stat *judged)
+same_claim(const struct stat *a, const struct stat *b)
 {
-	char aside[PATH_MAX], name[128];
-	struct stat st;
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
 
-	unique_name(name, sizeof name);
-	if (spool_path(aside, sizeof aside, spool_dir, "tmp", name) < 0 || rename(path, aside) < 0)
-		return false;
-	if (stat(aside, &st) == 0 && st.st_ino == judged->st_ino && st.st_dev == judged->st_dev) {
-		unlink(aside);
-		return true;
+/* spool_dir/claim/.<taskId>.<level>: a take-over marker (no taskId starts with '.'). */
+static int
+marker_path(char *buf, size_t len, const char *spool_dir, const char *task_id, int level)
+{
+	char name[TAKEOVER_NAME_MAX];
+
+	if (snprintf(name, sizeof name, ".%s.%d", task_id, level) >= (int)sizeof name)
+		return -1;
+	return spool_path(buf, len, spool_dir, "claim", name);
+}
+
+/*
+ * Takes over the stale claim at path, judged as *judged, by renaming our
+ * claim file tmp over it.  True when ours is in place.
+ *
+ * Renaming the stale claim aside and checking afterwards that it was the
+ * one judged is not enough: a process that judged it stale too but acts
+ * later moves the fresh claim of the first taker aside, and while it puts
+ * it back the name is empty and a third process can claim the task (two
+ * holders).  So takers of a task take turns: a taker first links its
+ * claim file to the marker claim/.<taskId>.<level>, which only one process
+ * can create (link fails when the name exists); holding it, it checks that
+ * path still names the claim it judged, and replaces that with rename(2)
+ * in one step, so the name is never empty; then it removes the markers.
+ * A later taker finds the marker held, or path holding another claim, and
+ * leaves it alone.  The markers' holders are judged like claims: a taker
+ * killed while holding one is stale, and the next level is taken instead
+ * (a marker is never removed while someone may be taking the claim over,
+ * only by a taker that has done it).
+ */
+static bool
+take_over(const char *spool_dir, const char *task_id, const char *tmp, const char *path,
+    const struct stat *judged)
+{
+	char marker[PATH_MAX];
+	struct stat st;
+	int level;
+	bool done = false;
+
+	for (level = 1; level <= TAKEOVER_LEVELS; level++) {
+		if (marker_path(marker, sizeof marker, spool_dir, task_id, level) < 0)
+			return false;
+		if (link(tmp, marker) == 0)
+			break;
+		/* Held by a live taker, or gone meanwhile: its turn, not ours. */
+		if (errno != EEXIST || judge(marker, &st) != 1)
+			return false;
 	}
-	/* Someone replaced it between our look and our rename: give it back. */
-	if (link(aside, path) == 0 || errno == EEXIST)
-		unlink(aside);
-	return false;
+	if (level > TAKEOVER_LEVELS)
+		return false;
+	if (stat(path, &st) == 0 && same_claim(&st, judged) && rename(tmp, path) == 0)
+		done = true;
+	/* Done: every marker goes (those below ours were stale); not done: ours. */
+	for (int l = done ? 1 : level; l <= level; l++)
+		if (marker_path(marker, sizeof marker, spool_dir, task_id, l) == 0)
+			unlink(marker);
+	return done;
 }
 
 enum claim_result
@@ -171,7 +232,10 @@ claim_task(const char *spool_dir, const char *task_id, char *err, size_t errlen)
 		unlink(tmp);
 		return CLAIM_ERROR;
 	}
+	/* Once more only when the claim went between our link and our look. */
 	for (int tries = 0; tries < 2; tries++) {
+		int stale;
+
 		if (link(tmp, path) == 0) {
 			res = CLAIM_OK;
 			break;
@@ -181,8 +245,9 @@ claim_task(const char *spool_dir, const char *task_id, char *err, size_t errlen)
 			break;
 		}
 		res = CLAIM_BUSY;
-		if (stat(path, &st) < 0 || !is_stale(path, &st) ||
-		    !break_stale(spool_dir, path, &st))
+		if ((stale = judge(path, &st)) == 1 && take_over(spool_dir, task_id, tmp, path, &st))
+			res = CLAIM_OK;
+		if (stale >= 0)
 			break;
 	}
 	unlink(tmp);
@@ -223,7 +288,7 @@ claim_held(const char *spool_dir, const char *task_id)
 	char path[PATH_MAX];
 	struct stat st;
 
-	if (spool_path(path, sizeof path, spool_dir, "claim", task_id) < 0 || stat(path, &st) < 0)
+	if (spool_path(path, sizeof path, spool_dir, "claim", task_id) < 0)
 		return false;
-	return !is_stale(path, &st);
+	return judge(path, &st) == 0;
 }

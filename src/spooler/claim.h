@@ -14,8 +14,11 @@
  *    seconds, whoever holds it; on the same host also as soon as its
  *    process is gone, or its PID names a process with another start time
  *    (a PID reused after a kill -9).  A stale claim is taken over by
- *    renaming it aside first, so two sweeps cannot both take over the
- *    same one.
+ *    renaming the taker's own claim over it, so the name is never empty;
+ *    takers of one task take turns (a marker claim/.<taskId>.<level>
+ *    made with link(2)), and a taker checks in its turn that the claim is
+ *    still the one it judged, so of two sweeps that judged it stale only
+ *    one takes it over (claim.c, take_over()).
  */
 #ifndef VEO_CLAIM_H
 #define VEO_CLAIM_H

@@ -50,12 +50,44 @@ fetch_global_cleanup(void)
 
 /* ---- the multi loop ---- */
 
-/* Reads finished transfers; returns how many ended for good. */
-static size_t
+/* Ends x: a lead's job is recorded, a helper's lead may go on. */
+static void
+end_xfer(struct xfer *x)
+{
+	struct xfer *lead;
+
+	if (x->lead == NULL) {
+		xfer_finish(x);
+		return;
+	}
+	lead = xfer_helper_end(x);
+	if (lead->hop.outcome != FETCH_OK) {
+		xfer_finish(lead);		/* a helper failed the whole job */
+		return;
+	}
+	if (!lead->waiting || lead->sealing)
+		return;
+	/* The lead waited for its helpers: whole now, or a range to take over. */
+	switch (xfer_carry_on(lead)) {
+	case XFER_WAIT:
+		return;
+	case XFER_AGAIN:
+		lead->waiting = false;
+		if (curl_multi_add_handle(lead->ctx->multi, lead->easy) == CURLM_OK)
+			return;
+		xfer_fail(lead, FETCH_LOCAL, "cannot set up libcurl (out of memory?)");
+		break;
+	case XFER_DONE:
+		break;
+	}
+	xfer_finish(lead);
+}
+
+/* Reads finished transfers and decides what each does next. */
+static void
 drain(CURLM *multi)
 {
 	CURLMsg *msg;
-	size_t ended = 0;
 	int left;
 
 	while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
@@ -70,108 +102,157 @@ drain(CURLM *multi)
 		/* msg is invalid once the handle is removed: copy first. */
 		rc = msg->data.result;
 		curl_multi_remove_handle(multi, x->easy);
-		if (xfer_done(x, rc) == XFER_AGAIN) {
-			/* Next hop, or a restart from zero: same job, same slot. */
+		switch (xfer_done(x, rc)) {
+		case XFER_AGAIN:
+			/* Next hop, range or a restart from zero: same slot. */
 			if (curl_multi_add_handle(multi, x->easy) == CURLM_OK)
 				continue;
 			xfer_fail(x, FETCH_LOCAL, "cannot set up libcurl (out of memory?)");
+			break;
+		case XFER_WAIT:
+			x->waiting = true;	/* its helpers end it */
+			continue;
+		case XFER_DONE:
+			break;
 		}
-		xfer_finish(x, multi);
-		ended++;
+		/* Removing handles drops their queued messages: none dangles. */
+		end_xfer(x);
 	}
-	return ended;
 }
 
 /*
  * The deadline has passed: every transfer under way stops, its .part kept
  * for the next run to resume (FETCH_STOPPED: no attempt is counted).
  */
-static size_t
-stop_all(struct xfer *xs, size_t nslots, CURLM *multi)
+static void
+stop_all(struct fetch_ctx *c)
 {
-	size_t stopped = 0;
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct xfer *x = &c->xs[i];
 
-	for (size_t i = 0; i < nslots; i++) {
-		if (xs[i].job == NULL)
+		/* A lead ends its helpers; helpers' slots are seen empty after.
+		 * A whole file being sealed is let finish. */
+		if (x->job == NULL || x->lead != NULL || x->sealing)
 			continue;
-		xfer_fail(&xs[i], FETCH_STOPPED, "stopped at the time limit of this run "
+		xfer_fail(x, FETCH_STOPPED, "stopped at the time limit of this run "
 		    "(--max-time); it resumes in the next run");
-		xfer_finish(&xs[i], multi);
-		stopped++;
+		xfer_finish(x);
 	}
-	return stopped;
 }
 
 static struct xfer *
-free_slot(struct xfer *xs, size_t nslots)
+free_slot(struct fetch_ctx *c)
 {
-	for (size_t i = 0; i < nslots; i++)
-		if (xs[i].job == NULL)
-			return &xs[i];
+	for (size_t i = 0; i < c->nslots; i++)
+		if (c->xs[i].job == NULL)
+			return &c->xs[i];
 	return NULL;
+}
+
+/* Jobs under way: each has a lead; helpers are not counted. */
+static size_t
+leads(const struct fetch_ctx *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->nslots; i++)
+		n += c->xs[i].job != NULL && c->xs[i].lead == NULL;
+	return n;
+}
+
+static size_t
+busy_slots(const struct fetch_ctx *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->nslots; i++)
+		n += c->xs[i].job != NULL;
+	return n;
+}
+
+/* Whole files the hasher has hashed and synced: put in place, recorded. */
+static void
+reap_sealed(struct fetch_ctx *c)
+{
+	for (size_t i = 0; i < c->nslots; i++)
+		if (c->xs[i].job != NULL && c->xs[i].lead == NULL && xfer_reap_sealed(&c->xs[i]))
+			xfer_finish(&c->xs[i]);
+}
+
+static bool
+before_deadline(const struct fetch_opts *o)
+{
+	return o->deadline == 0 || time(NULL) < o->deadline;
 }
 
 int
 fetch_run(struct fetch_job *jobs, size_t n, const struct fetch_opts *o)
 {
-	CURLM *multi = NULL;
-	struct xfer *xs = NULL, *x;
-	struct progress *pg = NULL;
-	size_t next = 0, active = 0, i;
+	struct fetch_ctx c = { .o = o };
+	struct xfer *x;
+	size_t next = 0, i;
 	size_t parallel = o->parallel > 0 ? (size_t)o->parallel : 1;
 	time_t ticked = time(NULL), now;
 	int still, rc = -1;
 
+	/* parallel files at once; a split file may use up to per_host connections. */
+	c.nslots = o->per_host > o->parallel ? (size_t)o->per_host : parallel;
 	for (i = 0; i < n; i++)
 		fetch_job_reset(&jobs[i]);
-	if ((multi = curl_multi_init()) == NULL ||
-	    (xs = calloc(parallel, sizeof *xs)) == NULL ||
-	    (o->progress && (pg = progress_new(n)) == NULL))
+	if ((c.multi = curl_multi_init()) == NULL ||
+	    (c.xs = calloc(c.nslots, sizeof *c.xs)) == NULL ||
+	    (c.hasher = hasher_start()) == NULL ||
+	    (o->progress && (c.pg = progress_new(n)) == NULL))
 		goto err;
-	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+	curl_multi_setopt(c.multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	    o->per_host > 0 ? o->per_host : 1L);
 	for (;;) {
-		/* Fill up to parallel, but start nothing after the deadline. */
-		while (next < n && active < parallel &&
-		    (o->deadline == 0 || time(NULL) < o->deadline) &&
-		    (x = free_slot(xs, parallel)) != NULL) {
-			xfer_init(x, &jobs[next], o, pg, next);
-			if (xfer_start(x, multi) == 0)
-				active++;
-			else
-				xfer_finish(x, multi);
+		/* Fill the free slots, but start nothing after the deadline:
+		 * new jobs first, then helpers for slow downloads. */
+		while (next < n && leads(&c) < parallel && before_deadline(o) &&
+		    (x = free_slot(&c)) != NULL) {
+			xfer_init(x, &jobs[next], &c, next);
+			if (xfer_start(x) < 0)
+				xfer_finish(x);
 			next++;
 		}
-		if (active == 0)
+		while (next == n && before_deadline(o) && (x = free_slot(&c)) != NULL &&
+		    xfer_split(&c, x))
+			;
+		if (busy_slots(&c) == 0)
 			break;
-		if (curl_multi_perform(multi, &still) != CURLM_OK)
+		if (curl_multi_perform(c.multi, &still) != CURLM_OK)
 			break;
-		active -= drain(multi);
-		if (active > 0 && o->deadline != 0 && time(NULL) >= o->deadline)
-			active -= stop_all(xs, parallel, multi);
-		if (active > 0 && curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK)
+		drain(c.multi);
+		reap_sealed(&c);
+		if (!before_deadline(o))
+			stop_all(&c);
+		if (busy_slots(&c) > 0 && curl_multi_poll(c.multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			break;
 		/* The poll wakes at least once a second, so does the tick. */
-		if (o->tick != NULL && (now = time(NULL)) != ticked) {
+		if ((now = time(NULL)) != ticked) {
 			ticked = now;
-			o->tick(o->tick_arg);
+			xfer_tick(&c);
+			if (o->tick != NULL)
+				o->tick(o->tick_arg);
 		}
 	}
 	/* Only after a libcurl failure are some still running. */
-	for (i = 0; i < parallel; i++) {
-		if (xs[i].job == NULL)
+	for (i = 0; i < c.nslots; i++) {
+		if (c.xs[i].job == NULL || c.xs[i].lead != NULL)
 			continue;
-		xfer_fail(&xs[i], FETCH_NETWORK, "libcurl failed during the transfer");
-		xfer_finish(&xs[i], multi);
+		xfer_fail(&c.xs[i], FETCH_NETWORK, "libcurl failed during the transfer");
+		xfer_finish(&c.xs[i]);
 	}
 	/* Jobs never started (the deadline came first) end here too. */
 	for (i = next; o->job_done != NULL && i < n; i++)
 		o->job_done(&jobs[i], o->job_done_arg);
 	rc = 0;
 err:
-	progress_free(pg);
-	free(xs);
-	if (multi != NULL)
-		curl_multi_cleanup(multi);
+	progress_free(c.pg);
+	hasher_stop(c.hasher);
+	free(c.xs);
+	if (c.multi != NULL)
+		curl_multi_cleanup(c.multi);
 	return rc;
 }

@@ -2,14 +2,20 @@
  * fetch: download many URLs at once with libcurl's multi interface,
  * resumably and safely (DESIGN promises 6, 7 and 8).
  *
- * Each job streams to "<dest>.part"; its SHA-256 is computed on the way;
- * the length is checked against what the server announced; the first bytes
- * are sniffed against the expected media; the file is fsync'd and renamed
- * to dest only when whole.  A "<dest>.part.info" file beside it records the
- * validator (ETag, Last-Modified, total length); when a .part file exists
- * the transfer resumes with a Range request, and restarts from zero if the
+ * Each job streams to "<dest>.part"; its SHA-256 is computed by a worker
+ * thread reading the file back as it grows (hasher.h); the length is
+ * checked against what the server announced; the first bytes are sniffed
+ * against the expected media; the file is fsync'd and renamed to dest only
+ * when whole.  A "<dest>.part.info" file beside it records the validator
+ * (ETag, Last-Modified, total length); when a .part file exists the
+ * transfer resumes with a Range request, and restarts from zero if the
  * server ignores the range or the validator no longer matches.  Both side
  * files are removed once dest is in place.
+ *
+ * A large file that is slow per connection is split over free slots (no
+ * job waiting), up to per_host connections for the file, each fetching a
+ * range; the sidecar then records the ranges, so that a resume after a
+ * crash fetches only what they miss (xfer.h, fetch_split.c).
  *
  * Every connection, redirects included, is checked with netguard: scheme,
  * host list, and the resolved address (at connect time).  Redirects are
@@ -44,8 +50,9 @@ enum fetch_result {
 struct fetch_job;
 
 struct fetch_opts {
-	long parallel;			/* transfers in flight (>= 1) */
-	long per_host;			/* connections to one host (>= 1) */
+	long parallel;			/* files in flight (>= 1) */
+	long per_host;			/* connections to one host (>= 1), also
+					 * the most a split file uses */
 	long long max_file_size;	/* bytes, enforced while streaming */
 	bool https_only;
 	bool allow_private;		/* skip the public-address rule (tests) */

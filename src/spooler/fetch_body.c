@@ -41,40 +41,60 @@ xfer_header_str(CURL *e, const char *name)
 	return h->value;
 }
 
-/* Reads [0, offset) of the open .part into the hash and the sniff buffer. */
+/* Are the first bytes of x's file the media expected?  -1 (x failed) when not. */
 static int
-seed_hash(struct xfer *x)
+judge_head(struct xfer *x)
 {
-	unsigned char *buf;
-	long long left = x->offset;
-	int rc = -1;
+	struct xfer *lead = xfer_lead(x);
+	char why[sizeof x->job->error];
 
-	if ((buf = malloc(READ_CHUNK)) == NULL)
+	if (sniff_match(x->job->expect, lead->head, lead->headlen))
+		return 0;
+	xfer_fail(x, FETCH_BAD_CONTENT, "%s", sniff_describe(why, sizeof why,
+	    x->job->expect, lead->head, lead->headlen));
+	return -1;
+}
+
+/*
+ * The first bytes of the file as far as they are on disk (a resume): the
+ * sniff buffer, judged at once when full.  -1 when they are not the media.
+ */
+static int
+read_head(struct xfer *lead)
+{
+	long long have = xfer_prefix(lead);
+	size_t want = have < SNIFF_LEN ? (size_t)have : SNIFF_LEN;
+
+	lead->headlen = 0;
+	lead->sniffed = false;
+	if (want == 0)
+		return 0;
+	if (pread(lead->fd, lead->head, want, 0) != (ssize_t)want)
+		return 0;	/* judged at the end, from whatever is there */
+	lead->headlen = want;
+	if (want < SNIFF_LEN)
+		return 0;
+	lead->sniffed = true;
+	return judge_head(lead);
+}
+
+/* Opens the lead's .part (truncated for a whole file) and starts its hash. */
+static int
+open_part(struct xfer *lead, bool truncate)
+{
+	int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (truncate ? O_CREAT | O_TRUNC : 0);
+
+	hasher_drop(lead->hf);
+	lead->hf = NULL;
+	if (lead->fd >= 0)
+		close(lead->fd);
+	if ((lead->fd = open(lead->part, flags, 0644)) < 0)
 		return -1;
-	while (left > 0) {
-		size_t want = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
-		ssize_t n = read(x->hop.fd, buf, want);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto err;	/* shrank under us: give up this run */
-		if (x->hop.headlen < SNIFF_LEN) {
-			size_t k = SNIFF_LEN - x->hop.headlen;
-
-			if (k > (size_t)n)
-				k = (size_t)n;
-			memcpy(x->hop.head + x->hop.headlen, buf, k);
-			x->hop.headlen += k;
-		}
-		if (sha256_update(x->hop.sha, buf, (size_t)n) < 0)
-			goto err;
-		left -= n;
+	if ((lead->hf = hasher_add(lead->ctx->hasher, lead->fd)) == NULL) {
+		errno = ENOMEM;
+		return -1;
 	}
-	rc = 0;
-err:
-	free(buf);
-	return rc;
+	return 0;
 }
 
 /* Refuses a file announced larger than max_file_size, before any work. */
@@ -98,48 +118,84 @@ check_announced(struct xfer *x)
 static bool
 same_version(struct xfer *x)
 {
+	const struct partinfo *pi = &xfer_lead(x)->pi;
 	const char *etag = xfer_header_str(x->easy, "ETag");
 	const char *lastmod = xfer_header_str(x->easy, "Last-Modified");
 
-	if (x->pi.etag[0] != '\0')
-		return etag != NULL && strcmp(etag, x->pi.etag) == 0;
-	if (x->pi.lastmod[0] != '\0')
-		return lastmod != NULL && strcmp(lastmod, x->pi.lastmod) == 0;
+	if (pi->etag[0] != '\0')
+		return etag != NULL && strcmp(etag, pi->etag) == 0;
+	if (pi->lastmod[0] != '\0')
+		return lastmod != NULL && strcmp(lastmod, pi->lastmod) == 0;
 	return true;	/* size alone: checked against Content-Range */
 }
 
+/* May this download be split?  Its length known, a validator to keep the
+ * pieces of one version, and a server that serves ranges. */
+static bool
+splittable(struct xfer *lead)
+{
+	const char *ar = xfer_header_str(lead->easy, "Accept-Ranges");
+
+	return lead->pi.total > 0 && (partinfo_strong_etag(lead->pi.etag) ||
+	    lead->pi.lastmod[0] != '\0') &&
+	    (lead->hop.status == 206 || (ar != NULL && strcmp(ar, "bytes") == 0));
+}
+
+/* A range answer we cannot use: the lead starts over, a helper gives up. */
+static int
+wrong_range(struct xfer *x)
+{
+	if (x->lead == NULL)
+		x->hop.restart = true;	/* once, from zero, never spliced */
+	else
+		xfer_fail(x, FETCH_NETWORK, "%s answered a range request with another "
+		    "range or version", x->host);
+	return -1;
+}
+
 /*
- * A 206 answers our Range: it must start where .part ends and describe
- * the same whole file; then the hash is seeded from what is on disk.
+ * A 206 answers our Range: it must start where the range's bytes on disk
+ * end, go where we asked, and describe the same whole file.
  */
 static int
 accept_partial(struct xfer *x)
 {
+	struct xfer *lead = xfer_lead(x);
 	const char *cr = xfer_header_str(x->easy, "Content-Range");
+	const struct part_range *rg;
 	long long first, last, total;
 
-	if (!x->ranged) {
+	if (!x->ranged || x->rng < 0) {
 		xfer_fail(x, FETCH_HTTP, "HTTP 206 from %s to a request without a range",
 		    x->host);
 		return -1;
 	}
+	rg = &lead->pi.range[x->rng];
 	if (cr == NULL || sscanf(cr, "bytes %lld-%lld/%lld", &first, &last, &total) != 3 ||
-	    first != x->offset || last < first || last >= total ||
-	    (x->pi.total >= 0 && total != x->pi.total) || !same_version(x)) {
-		/* Not the continuation we asked for: start over, once, never splice. */
-		x->hop.restart = true;
-		return -1;
-	}
+	    first != rg->pos || last < first || last >= total ||
+	    (lead->pi.total >= 0 && total != lead->pi.total) ||
+	    last != (x->asked_last >= 0 ? x->asked_last : total - 1) || !same_version(x))
+		return wrong_range(x);
 	x->hop.announced = total;
 	if (check_announced(x) < 0)
 		return -1;
-	/* Writing goes on at offset; nothing may linger beyond it. */
-	if ((x->hop.fd = open(x->part, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
-	    ftruncate(x->hop.fd, x->offset) < 0 || seed_hash(x) < 0) {
-		x->hop.restart = true;
-		return -1;
+	if (x->lead != NULL)
+		return 0;		/* writes into the lead's open .part */
+	if (lead->pi.total < 0) {	/* a prefix of unknown length: now known */
+		lead->pi.total = total;
+		lead->pi.range[x->rng].end = total;
 	}
-	x->job->resumed = true;
+	if (lead->fd < 0) {
+		if (open_part(lead, false) < 0) {
+			x->hop.restart = true;	/* vanished since: start over */
+			return -1;
+		}
+		x->job->resumed = true;
+		if (read_head(lead) < 0)
+			return -1;
+	}
+	hasher_ready(lead->hf, xfer_prefix(lead));
+	lead->splittable = splittable(lead);
 	return 0;
 }
 
@@ -149,20 +205,32 @@ accept_whole(struct xfer *x)
 {
 	struct partinfo pi;
 
+	if (x->lead != NULL) {
+		xfer_fail(x, FETCH_NETWORK, "%s sent the whole file to a range request",
+		    x->host);
+		return -1;
+	}
+	/* Helpers write into the .part: they stop first (restart(), outside
+	 * libcurl's callbacks). */
+	for (size_t i = 0; i < x->pi.nranges; i++)
+		if (x->owner[i] != NULL && x->owner[i] != x) {
+			x->hop.restart = true;
+			return -1;
+		}
 	x->hop.announced = xfer_header_str(x->easy, "Transfer-Encoding") != NULL ? -1 :
 	    xfer_header_ll(x->easy, "Content-Length");
-	x->offset = 0;
 	if (check_announced(x) < 0)
 		return -1;
-	x->hop.fd = open(x->part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	/*
 	 * The truncation is made durable before the new validator, so that a
 	 * crash cannot pair old bytes with a new validator.
 	 */
-	if (x->hop.fd < 0 || fsync(x->hop.fd) < 0) {
+	if (open_part(x, true) < 0 || fsync(x->fd) < 0) {
 		xfer_write_failed(x, x->part);
 		return -1;
 	}
+	x->headlen = 0;
+	x->sniffed = false;
 	memset(&pi, 0, sizeof pi);
 	partinfo_copy_value(pi.etag, sizeof pi.etag, xfer_header_str(x->easy, "ETag"));
 	partinfo_copy_value(pi.lastmod, sizeof pi.lastmod, xfer_header_str(x->easy, "Last-Modified"));
@@ -171,6 +239,9 @@ accept_whole(struct xfer *x)
 		xfer_write_failed(x, x->info);
 		return -1;
 	}
+	x->pi = pi;
+	xfer_one_range(x, pi.total);
+	x->splittable = splittable(x);
 	return 0;
 }
 
@@ -189,13 +260,10 @@ headers_done(struct xfer *x)
 	x->hop.status = code;
 	if (code / 100 != 2)
 		return 0;		/* redirect or error: decided when done */
-	if ((x->hop.sha = sha256_new()) == NULL) {
-		xfer_fail(x, FETCH_LOCAL, "out of memory");
-		return -1;
-	}
 	if ((code == 206 ? accept_partial(x) : accept_whole(x)) < 0)
 		return -1;
 	x->hop.body = true;
+	clock_gettime(CLOCK_MONOTONIC, &x->hop.began);
 	return 0;
 }
 
@@ -210,51 +278,71 @@ xfer_on_header(char *buf, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* Collects the first bytes and judges them as soon as there are enough. */
+/*
+ * Collects the first bytes of the file (those written at offset `at`) and
+ * judges them as soon as there are enough.
+ */
 static int
-sniff_feed(struct xfer *x, const char *buf, size_t len)
+sniff_feed(struct xfer *x, long long at, const char *buf, size_t len)
 {
-	size_t k = SNIFF_LEN - x->hop.headlen;
-	char why[sizeof x->job->error];
+	struct xfer *lead = xfer_lead(x);
+	size_t k = SNIFF_LEN - lead->headlen;
 
-	if (x->hop.sniffed)
+	if (lead->sniffed || at != (long long)lead->headlen)
 		return 0;
 	if (k > len)
 		k = len;
-	memcpy(x->hop.head + x->hop.headlen, buf, k);
-	x->hop.headlen += k;
-	if (x->hop.headlen < SNIFF_LEN)
+	memcpy(lead->head + lead->headlen, buf, k);
+	lead->headlen += k;
+	if (lead->headlen < SNIFF_LEN)
 		return 0;
-	x->hop.sniffed = true;
-	if (sniff_match(x->job->expect, x->hop.head, x->hop.headlen))
-		return 0;
-	xfer_fail(x, FETCH_BAD_CONTENT, "%s", sniff_describe(why, sizeof why,
-	    x->job->expect, x->hop.head, x->hop.headlen));
-	return -1;
+	lead->sniffed = true;
+	return judge_head(x);
 }
 
-/* Writes out what buffer_write() holds; the .part is then all we received. */
+/* Writes buf at the end of x's range on disk, and tells the hasher. */
 static int
-flush_part(struct xfer *x)
+write_range(struct xfer *x, const char *buf, size_t len)
+{
+	struct xfer *lead = xfer_lead(x);
+	struct part_range *rg = &lead->pi.range[x->rng];
+
+	while (len > 0) {
+		ssize_t n = pwrite(lead->fd, buf, len, (off_t)rg->pos);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		rg->pos += n;
+		buf += n;
+		len -= (size_t)n;
+	}
+	hasher_ready(lead->hf, xfer_prefix(lead));
+	return 0;
+}
+
+int
+xfer_flush(struct xfer *x)
 {
 	size_t len = x->hop.wlen;
 
 	x->hop.wlen = 0;
-	if (x->hop.fd < 0 || len == 0)
+	if (len == 0 || x->rng < 0 || xfer_lead(x)->fd < 0)
 		return 0;
-	return write_all(x->hop.fd, x->wbuf, len);
+	return write_range(x, x->wbuf, len);
 }
 
-/* Appends to .part through a buffer: curl's 16 KiB pieces cost a syscall each. */
+/* Writes through a buffer: curl's 16 KiB pieces would cost a syscall each. */
 static int
 buffer_write(struct xfer *x, const char *buf, size_t len)
 {
 	if (x->wbuf == NULL && (x->wbuf = malloc(XFER_BUFFER_SIZE)) == NULL)
 		return -1;
-	if (x->hop.wlen + len > XFER_BUFFER_SIZE && flush_part(x) < 0)
+	if (x->hop.wlen + len > XFER_BUFFER_SIZE && xfer_flush(x) < 0)
 		return -1;
 	if (len >= XFER_BUFFER_SIZE)
-		return write_all(x->hop.fd, buf, len);
+		return write_range(x, buf, len);
 	memcpy(x->wbuf + x->hop.wlen, buf, len);
 	x->hop.wlen += len;
 	return 0;
@@ -265,6 +353,8 @@ xfer_on_write(char *buf, size_t size, size_t n, void *arg)
 {
 	struct xfer *x = arg;
 	size_t len = size * n;
+	const struct part_range *rg;
+	long long at;
 	char a[16];
 
 	if (!x->hop.body) {
@@ -272,21 +362,28 @@ xfer_on_write(char *buf, size_t size, size_t n, void *arg)
 		x->hop.discarded += (long long)len;
 		return x->hop.discarded > DISCARD_MAX ? 0 : len;
 	}
-	if (x->o->max_file_size > 0 &&
-	    x->offset + x->hop.received + (long long)len > x->o->max_file_size) {
+	rg = &xfer_lead(x)->pi.range[x->rng];
+	at = rg->pos + (long long)x->hop.wlen;		/* where buf goes in the file */
+	if (rg->end >= 0 && at + (long long)len > rg->end) {
+		/* The range was split while its bytes came: stop at its end. */
+		len = (size_t)(rg->end - at);
+		x->hop.range_end = true;
+	}
+	if (x->o->max_file_size > 0 && at + (long long)len > x->o->max_file_size) {
 		xfer_fail(x, FETCH_TOO_BIG, "more than max_file_size (%s) and still "
 		    "sending: stopped", progress_bytes(a, sizeof a, x->o->max_file_size));
 		return 0;
 	}
-	if (sniff_feed(x, buf, len) < 0)
+	if (sniff_feed(x, at, buf, len) < 0)
 		return 0;
-	if (sha256_update(x->hop.sha, buf, len) < 0 || buffer_write(x, buf, len) < 0) {
-		xfer_write_failed(x, x->part);
+	if (buffer_write(x, buf, len) < 0) {
+		xfer_write_failed(x, x->part[0] != '\0' ? x->part : xfer_lead(x)->part);
 		return 0;
 	}
 	x->hop.received += (long long)len;
 	x->job->bytes_this_run += (long long)len;
-	return len;
+	/* Less than curl gave ends the transfer (a write error we expect). */
+	return x->hop.range_end ? 0 : size * n;
 }
 
 int
@@ -295,9 +392,9 @@ xfer_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ult
 {
 	struct xfer *x = arg;
 
-	if (x->hop.body)
-		progress_set(x->pg, x->slot, x->name, x->offset + x->hop.received,
-		    x->hop.announced);
+	if (x->hop.body && x->lead == NULL)
+		progress_set(x->pg, x->slot, x->name, xfer_have(x) + (long long)x->hop.wlen,
+		    x->pi.total);
 	return 0;
 }
 
@@ -305,12 +402,12 @@ xfer_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ult
 void
 xfer_reset_hop(struct xfer *x)
 {
-	if (x->hop.fd >= 0)
-		close(x->hop.fd);
-	sha256_free(x->hop.sha);
-	/* A restart truncates and a redirect had no body: nothing is kept. */
-	x->hop = (struct hop){ .fd = -1, .announced = -1, .outcome = FETCH_OK };
-	x->job->error[0] = '\0';
+	/* The file (fd, hash, head, ranges) is the lead's, across hops. */
+	x->hop = (struct hop){ .announced = -1, .outcome = FETCH_OK };
+	if (x->lead != NULL)
+		x->why[0] = '\0';
+	else
+		x->job->error[0] = '\0';
 }
 
 /* ---- deciding how a transfer ended ---- */
@@ -354,89 +451,198 @@ restart(struct xfer *x)
 		    "wrongly", x->host);
 		return XFER_DONE;
 	}
+	xfer_end_helpers(x);
 	xfer_reset_hop(x);
 	xfer_clear_range(x);
 	return XFER_AGAIN;
 }
 
-/* The file is whole: durable under its .part name, then renamed in. */
-static int
-finalize(struct xfer *x)
+static void
+parent_dir(char *dir, size_t len, const char *path)
 {
-	struct fetch_job *job = x->job;
-	char dir[PATH_MAX], *slash;
-	int rc;
+	char *slash;
 
-	if (flush_part(x) < 0 || fsync(x->hop.fd) < 0)
-		goto err;		/* xfer_finish() closes fd */
-	rc = close(x->hop.fd);
-	x->hop.fd = -1;
-	if (rc < 0 || rename(x->part, job->dest) < 0)
-		goto err;
-	snprintf(dir, sizeof dir, "%s", job->dest);
+	snprintf(dir, len, "%s", path);
 	if ((slash = strrchr(dir, '/')) == NULL)
-		snprintf(dir, sizeof dir, ".");
+		snprintf(dir, len, ".");
 	else
 		slash[slash == dir ? 1 : 0] = '\0';
+}
+
+/*
+ * The file is whole, hashed and synced under its .part name: renamed in,
+ * the rename made durable, the sidecar removed.
+ */
+static void
+put_in_place(struct xfer *lead)
+{
+	struct fetch_job *job = lead->job;
+	char dir[PATH_MAX];
+	int rc = close(lead->fd);
+
+	lead->fd = -1;
+	if (rc < 0 || rename(lead->part, job->dest) < 0)
+		goto err;
+	parent_dir(dir, sizeof dir, job->dest);
 	if (fsync_dir(dir) < 0)
 		goto err;
-	(void)unlink(x->info);
-	if (sha256_final_hex(x->hop.sha, job->sha256) < 0)
-		goto err;
-	job->bytes = x->offset + x->hop.received;
-	return 0;
+	(void)unlink(lead->info);
+	job->bytes = lead->pi.total;
+	return;
 err:
-	xfer_write_failed(x, job->dest);
-	return -1;
+	job->sha256[0] = '\0';
+	xfer_write_failed(lead, job->dest);
+}
+
+/* The hasher's answer for a sealed file (hasher_sealed()): in place, or failed. */
+static void
+sealed(struct xfer *lead, int rc)
+{
+	lead->hf = NULL;
+	lead->sealing = false;
+	if (rc < 0) {
+		xfer_fail(lead, FETCH_LOCAL, "cannot read back or sync %s: %s", lead->part,
+		    strerror(errno));
+		return;
+	}
+	put_in_place(lead);
+}
+
+/* Wakes the transfer loop from the hasher's thread. */
+static void
+wake_loop(void *multi)
+{
+	curl_multi_wakeup(multi);
+}
+
+void
+xfer_finalize(struct xfer *lead)
+{
+	int rc;
+
+	hasher_seal(lead->hf, lead->pi.total, NULL, NULL);
+	/* Synchronous: only for a .part found complete, before any transfer. */
+	while ((rc = hasher_sealed(lead->hf, lead->job->sha256)) == 0)
+		usleep(1000);
+	sealed(lead, rc);
+}
+
+bool
+xfer_reap_sealed(struct xfer *lead)
+{
+	int rc;
+
+	if (!lead->sealing || (rc = hasher_sealed(lead->hf, lead->job->sha256)) == 0)
+		return false;
+	sealed(lead, rc);
+	return true;
+}
+
+/* Is what the sidecar describes already the whole file? */
+static bool
+part_complete(struct xfer *x)
+{
+	struct stat st;
+
+	if (partinfo_load(x->info, &x->pi) < 0 || x->pi.total <= 0 ||
+	    lstat(x->part, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != x->pi.total)
+		return false;
+	if (x->pi.nranges == 0) {
+		x->pi.nranges = 1;
+		x->pi.range[0] = (struct part_range){ 0, st.st_size, st.st_size };
+	}
+	return xfer_all_done(x);
 }
 
 int
 xfer_finish_complete_part(struct xfer *x)
 {
-	char why[sizeof x->job->error];
-	struct stat st;
-
-	if (partinfo_load(x->info, &x->pi) < 0 || x->pi.total <= 0 ||
-	    lstat(x->part, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != x->pi.total)
+	if (!part_complete(x)) {
+		memset(&x->pi, 0, sizeof x->pi);
+		x->pi.total = -1;
 		return 0;
-	x->offset = st.st_size;
-	x->hop.announced = st.st_size;
+	}
+	x->hop.announced = x->pi.total;
 	x->job->resumed = true;
-	if ((x->hop.sha = sha256_new()) == NULL ||
-	    (x->hop.fd = open(x->part, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0 || seed_hash(x) < 0) {
+	if (open_part(x, false) < 0) {
 		xfer_fail(x, FETCH_LOCAL, "cannot read %s: %s", x->part, strerror(errno));
 		return 1;
 	}
-	if (!sniff_match(x->job->expect, x->hop.head, x->hop.headlen)) {
-		xfer_fail(x, FETCH_BAD_CONTENT, "%s", sniff_describe(why, sizeof why,
-		    x->job->expect, x->hop.head, x->hop.headlen));
+	if (read_head(x) < 0 || (!x->sniffed && judge_head(x) < 0))
 		return 1;
-	}
-	(void)finalize(x);
+	xfer_finalize(x);
 	return 1;
 }
 
-static void
-complete(struct xfer *x)
+/* Every range is on disk: the lead checks the whole and puts it in place. */
+static enum xfer_next
+whole(struct xfer *lead)
 {
-	char why[sizeof x->job->error];
+	/* A file shorter than the sniff buffer is judged on what there is. */
+	if (!lead->sniffed && judge_head(lead) < 0)
+		return XFER_DONE;
+	/* Hashing the rest and the fsync happen in the hasher's thread. */
+	hasher_seal(lead->hf, lead->pi.total, wake_loop, lead->ctx->multi);
+	lead->sealing = true;
+	return XFER_WAIT;
+}
 
-	if (x->hop.announced >= 0 && x->offset + x->hop.received != x->hop.announced) {
-		xfer_fail(x, FETCH_SHORT, "server announced %lld bytes but sent %lld",
-		    x->hop.announced, x->offset + x->hop.received);
-		return;
+/*
+ * x has no range (its own is done): it takes the next one nobody fetches;
+ * else a helper is done, and the lead finishes the file or waits for its
+ * helpers.
+ */
+enum xfer_next
+xfer_carry_on(struct xfer *x)
+{
+	struct xfer *lead = xfer_lead(x);
+	int next = xfer_unowned_range(lead);
+
+	if (next >= 0) {
+		xfer_reset_hop(x);
+		lead->owner[next] = x;
+		if (xfer_ask_range(x, next) < 0) {
+			xfer_fail(x, FETCH_LOCAL, "cannot set up libcurl (out of memory?)");
+			return XFER_DONE;
+		}
+		return XFER_AGAIN;
 	}
-	if (!x->hop.sniffed && !sniff_match(x->job->expect, x->hop.head, x->hop.headlen)) {
-		xfer_fail(x, FETCH_BAD_CONTENT, "%s", sniff_describe(why, sizeof why,
-		    x->job->expect, x->hop.head, x->hop.headlen));
-		return;
-	}
-	if (x->hop.sha == NULL || x->hop.fd < 0) {
+	if (x->lead != NULL)
+		return XFER_DONE;
+	return xfer_all_done(lead) ? whole(lead) : XFER_WAIT;
+}
+
+/* x's response ended without an error of its own: is its range whole? */
+static enum xfer_next
+range_done(struct xfer *x)
+{
+	struct xfer *lead = xfer_lead(x);
+	struct part_range *rg;
+	char a[16];
+
+	if (!x->hop.body || x->rng < 0) {
 		xfer_fail(x, FETCH_HTTP, "HTTP %ld from %s without a body", x->hop.status,
 		    x->host);
-		return;
+		return XFER_DONE;
 	}
-	(void)finalize(x);
+	rg = &lead->pi.range[x->rng];
+	if (rg->end < 0) {		/* no length announced: the body ends the file */
+		rg->end = rg->pos;
+		lead->pi.total = rg->pos;
+	}
+	if (rg->pos != rg->end) {
+		if (lead->pi.nranges == 1)
+			xfer_fail(x, FETCH_SHORT, "server announced %lld bytes but sent %lld",
+			    lead->pi.total, rg->pos);
+		else
+			xfer_fail(x, FETCH_SHORT, "%s ended the range from byte %lld early, "
+			    "after %s", x->host, rg->start, progress_bytes(a, sizeof a,
+			    rg->pos - rg->start));
+		return XFER_DONE;
+	}
+	lead->owner[x->rng] = NULL;
+	x->rng = -1;
+	return xfer_carry_on(x);
 }
 
 enum xfer_next
@@ -448,7 +654,7 @@ xfer_done(struct xfer *x, CURLcode rc)
 	if (code == 0)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 	/* A hop that got no answer keeps the status of the one before. */
-	if (code != 0)
+	if (code != 0 && x->lead == NULL)
 		x->job->http_code = code;
 	if (x->hop.outcome != FETCH_OK)
 		return XFER_DONE;
@@ -456,19 +662,30 @@ xfer_done(struct xfer *x, CURLcode rc)
 		return restart(x);
 	if (x->hop.status >= 300 && x->hop.status < 400)
 		return redirect(x);
-	if (x->hop.status == 416 && x->ranged)
-		return restart(x);
-	if (x->hop.status >= 400)
+	if (x->hop.status == 416 && x->ranged) {
+		if (x->lead == NULL)
+			return restart(x);
+		xfer_fail(x, FETCH_NETWORK, "%s refused a range request (416)", x->host);
+		return XFER_DONE;
+	}
+	if (x->hop.status >= 400) {
 		xfer_http_error(x);
-	else if (rc != CURLE_OK)
+		return XFER_DONE;
+	}
+	if (x->hop.body && xfer_flush(x) < 0) {
+		xfer_write_failed(x, xfer_lead(x)->part);
+		return XFER_DONE;
+	}
+	/* Stopping at a range's end is a write error we asked for. */
+	if (rc != CURLE_OK && !x->hop.range_end) {
 		xfer_curl_error(x, rc);
-	else
-		complete(x);
-	return XFER_DONE;
+		return XFER_DONE;
+	}
+	return range_done(x);
 }
 
 void
-xfer_finish(struct xfer *x, CURLM *multi)
+xfer_finish(struct xfer *x)
 {
 	struct fetch_job *job = x->job;
 	char line[400], size[16];
@@ -476,8 +693,9 @@ xfer_finish(struct xfer *x, CURLM *multi)
 	job->result = x->hop.outcome;
 	if (x->hop.outcome == FETCH_OK)
 		job->error[0] = '\0';
+	xfer_end_helpers(x);
 	if (x->easy != NULL) {
-		curl_multi_remove_handle(multi, x->easy);
+		curl_multi_remove_handle(x->ctx->multi, x->easy);
 		curl_easy_cleanup(x->easy);
 		x->easy = NULL;
 	}
@@ -485,17 +703,18 @@ xfer_finish(struct xfer *x, CURLM *multi)
 	if (job->result == FETCH_BAD_CONTENT || job->result == FETCH_TOO_BIG) {
 		(void)unlink(x->part);
 		(void)unlink(x->info);
-	} else {
+	} else if (job->result != FETCH_OK) {
 		/* Keep what arrived for the resume; a failure only means less. */
-		(void)flush_part(x);
+		(void)xfer_flush(x);
+		(void)xfer_checkpoint(x);
 	}
-	if (x->hop.fd >= 0)
-		close(x->hop.fd);
-	x->hop.fd = -1;
+	if (x->fd >= 0)
+		close(x->fd);
+	x->fd = -1;
+	hasher_drop(x->hf);
+	x->hf = NULL;
 	free(x->wbuf);
 	x->wbuf = NULL;
-	sha256_free(x->hop.sha);
-	x->hop.sha = NULL;
 	curl_slist_free_all(x->hdrs);
 	x->hdrs = NULL;
 	free(x->url);

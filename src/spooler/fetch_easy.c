@@ -69,30 +69,35 @@ xfer_set_url(struct xfer *x, const char *url)
 }
 
 /*
- * Asks for the rest of an existing .part, when its validator is known:
- * "Range: bytes=N-" and If-Range (a strong ETag, else Last-Modified), so
- * that a changed file comes back whole (200) instead of spliced.
+ * Asks for the rest of range r of the lead's file: "Range: bytes=POS-" for
+ * the last range, "POS-LAST" for one before another, with If-Range (a
+ * strong ETag, else Last-Modified), so that a changed file comes back
+ * whole (200) instead of spliced.
  */
-static int
-set_range(struct xfer *x)
+int
+xfer_ask_range(struct xfer *x, int r)
 {
-	char range[32], hdr[300];
-	struct stat st;
+	const struct xfer *lead = xfer_lead(x);
+	const struct partinfo *pi = &lead->pi;
+	const struct part_range *rg = &pi->range[r];
+	char range[64], hdr[300];
 
-	x->ranged = false;
-	x->offset = 0;
-	if (stat(x->part, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
-	    partinfo_load(x->info, &x->pi) < 0 || !partinfo_usable(&x->pi) ||
-	    (x->pi.total >= 0 && st.st_size >= x->pi.total))
-		return 0;	/* nothing worth resuming: a 200 truncates */
-	x->offset = st.st_size;
-	snprintf(range, sizeof range, "%lld-", (long long)st.st_size);
-	if (partinfo_strong_etag(x->pi.etag))
-		snprintf(hdr, sizeof hdr, "If-Range: %s", x->pi.etag);
-	else if (x->pi.lastmod[0] != '\0')
-		snprintf(hdr, sizeof hdr, "If-Range: %s", x->pi.lastmod);
+	x->rng = r;
+	/* The range may be cut shorter while this answer comes (a split):
+	 * the answer is checked against what was asked. */
+	x->asked_last = rg->end < 0 || rg->end == pi->total ? -1 : rg->end - 1;
+	if (x->asked_last < 0)
+		snprintf(range, sizeof range, "%lld-", rg->pos);
+	else
+		snprintf(range, sizeof range, "%lld-%lld", rg->pos, x->asked_last);
+	if (partinfo_strong_etag(pi->etag))
+		snprintf(hdr, sizeof hdr, "If-Range: %s", pi->etag);
+	else if (pi->lastmod[0] != '\0')
+		snprintf(hdr, sizeof hdr, "If-Range: %s", pi->lastmod);
 	else
 		hdr[0] = '\0';	/* size alone: checked against Content-Range */
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
 	if (hdr[0] != '\0' && (x->hdrs = curl_slist_append(NULL, hdr)) == NULL)
 		return -1;
 	if (curl_easy_setopt(x->easy, CURLOPT_RANGE, range) != CURLE_OK ||
@@ -100,6 +105,50 @@ set_range(struct xfer *x)
 		return -1;
 	x->ranged = true;
 	return 0;
+}
+
+/*
+ * What an existing .part and its sidecar let this run resume: the ranges
+ * in lead->pi (a plain prefix becomes one range [0, total) written up to
+ * the file's size).  false when there is nothing to resume: a 200 will
+ * truncate.  Bytes claimed beyond the file's end are not believed.
+ */
+static bool
+load_resume(struct xfer *x)
+{
+	struct partinfo *pi = &x->pi;
+	struct stat st;
+
+	if (stat(x->part, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+	    partinfo_load(x->info, pi) < 0 || !partinfo_usable(pi))
+		return false;
+	if (pi->nranges == 0) {
+		if (pi->total >= 0 && st.st_size >= pi->total)
+			return false;
+		pi->nranges = 1;
+		pi->range[0] = (struct part_range){ 0, st.st_size, pi->total };
+		return true;
+	}
+	for (size_t i = 0; i < pi->nranges; i++)
+		if (pi->range[i].pos > pi->range[i].start && pi->range[i].pos > st.st_size)
+			return false;
+	return true;
+}
+
+/* Asks for the first range not yet on disk, when a .part can be resumed. */
+static int
+set_range(struct xfer *x)
+{
+	int r;
+
+	x->ranged = false;
+	if (!load_resume(x) || (r = xfer_unowned_range(x)) < 0) {
+		memset(&x->pi, 0, sizeof x->pi);
+		x->pi.total = -1;
+		return 0;	/* nothing worth resuming: a 200 truncates */
+	}
+	x->owner[r] = x;
+	return xfer_ask_range(x, r);
 }
 
 void
@@ -110,7 +159,9 @@ xfer_clear_range(struct xfer *x)
 	curl_slist_free_all(x->hdrs);
 	x->hdrs = NULL;
 	x->ranged = false;
-	x->offset = 0;
+	memset(x->owner, 0, sizeof x->owner);
+	x->pi.nranges = 0;
+	x->rng = -1;
 	x->job->resumed = false;
 }
 
@@ -176,17 +227,18 @@ fetch_job_reset(struct fetch_job *job)
 }
 
 void
-xfer_init(struct xfer *x, struct fetch_job *job, const struct fetch_opts *o,
-    struct progress *pg, size_t slot)
+xfer_init(struct xfer *x, struct fetch_job *job, struct fetch_ctx *c, size_t slot)
 {
 	const char *base;
 
 	memset(x, 0, sizeof *x);
 	x->job = job;
-	x->o = o;
-	x->pg = pg;
+	x->ctx = c;
+	x->o = c->o;
+	x->pg = c->pg;
 	x->slot = slot;
-	x->hop.fd = -1;
+	x->fd = -1;
+	x->rng = -1;
 	x->hop.announced = -1;
 	job->error[0] = '\0';
 	base = job->dest != NULL ? strrchr(job->dest, '/') : NULL;
@@ -194,9 +246,15 @@ xfer_init(struct xfer *x, struct fetch_job *job, const struct fetch_opts *o,
 	log_escape(x->name, sizeof x->name, base, strlen(base));
 }
 
+int
+xfer_new_easy(struct xfer *x)
+{
+	return (x->easy = curl_easy_init()) == NULL || setup_easy(x) < 0 ? -1 : 0;
+}
+
 /* Prepares and adds x's first request; -1 when the job already ended. */
 int
-xfer_start(struct xfer *x, CURLM *multi)
+xfer_start(struct xfer *x)
 {
 	struct fetch_job *job = x->job;
 	char why[200];
@@ -214,9 +272,8 @@ xfer_start(struct xfer *x, CURLM *multi)
 	}
 	if (xfer_finish_complete_part(x))
 		return -1;	/* ended without a request */
-	if ((x->easy = curl_easy_init()) == NULL || setup_easy(x) < 0 ||
-	    xfer_set_url(x, job->url) < 0 || set_range(x) < 0 ||
-	    curl_multi_add_handle(multi, x->easy) != CURLM_OK) {
+	if (xfer_new_easy(x) < 0 || xfer_set_url(x, job->url) < 0 || set_range(x) < 0 ||
+	    curl_multi_add_handle(x->ctx->multi, x->easy) != CURLM_OK) {
 		xfer_fail(x, FETCH_LOCAL, "cannot set up libcurl (out of memory?)");
 		return -1;
 	}

@@ -17,7 +17,11 @@ xfer_fail(struct xfer *x, enum fetch_result r, const char *fmt, ...)
 		return;
 	x->hop.outcome = r;
 	va_start(ap, fmt);
-	vsnprintf(x->job->error, sizeof x->job->error, fmt, ap);
+	/* A helper's failure is its own: the job's line is the lead's. */
+	if (x->lead != NULL)
+		vsnprintf(x->why, sizeof x->why, fmt, ap);
+	else
+		vsnprintf(x->job->error, sizeof x->job->error, fmt, ap);
 	va_end(ap);
 }
 
@@ -82,7 +86,7 @@ void
 xfer_curl_error(struct xfer *x, CURLcode rc)
 {
 	char a[16], b[16], detail[sizeof x->hop.errbuf];
-	long long got = x->offset + x->hop.received;
+	long long got = xfer_reached(x);
 	curl_off_t connect = 0, pretransfer = 0;
 	long long size;
 	long oserr = 0;

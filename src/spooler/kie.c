@@ -124,6 +124,22 @@ kie_answer_free(struct kie_answer *a)
 	a->success_flag = -1;
 }
 
+char *
+kie_answer_take_url(struct kie_answer *a)
+{
+	char *url;
+
+	if (!a->ready || a->result_urls == NULL || a->result_urls[0] == NULL)
+		return NULL;
+	url = a->result_urls[0];
+	for (size_t i = 0; a->result_urls[i] != NULL; i++)	/* the rest moves up */
+		a->result_urls[i] = a->result_urls[i + 1];
+	a->n_result--;
+	a->result_url = NULL;
+	a->ready = false;
+	return url;
+}
+
 static void __attribute__((format(printf, 3, 4)))
 verdict(struct kie_answer *a, enum kie_verdict v, const char *fmt, ...)
 {

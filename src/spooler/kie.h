@@ -154,6 +154,10 @@ enum kie_verdict kie_get_4k(struct kie *k, const char *task_id, int index,
 
 void kie_answer_free(struct kie_answer *a);
 
+/* A ready 1080p answer's URL, moved out of a (which is then not ready and
+ * no longer lists it): the caller's to free.  NULL when a is not ready. */
+char *kie_answer_take_url(struct kie_answer *a);
+
 /* "generating", "success", "failed", "requested", "no-record", "refused",
  * "throttled", "unreachable", "auth-error", "not-asked". */
 const char *kie_verdict_name(enum kie_verdict v);

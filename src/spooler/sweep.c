@@ -973,9 +973,10 @@ claim_due(struct sweep *w, struct batch *b, const char *task_id)
 			problem(w, task_id, "cannot claim", err);
 		return false;
 	}
-	/* Re-read under the claim: another host may have just finished it. */
+	/* Re-read under the claim: another host may have just finished it, or
+	 * taken in a callback that record-info must confirm first. */
 	if (load_task(w, task_id, t) < 0 || t->state != TASK_PENDING ||
-	    t->next_attempt > w->now) {
+	    t->awaiting != AWAIT_NONE || t->next_attempt > w->now) {
 		task_free(t);
 		claim_release(w->s->spool_dir, task_id);
 		return false;
@@ -1173,6 +1174,17 @@ download(struct sweep *w)
 
 /* ---- 3. tasks too old to finish ---- */
 
+static bool
+expired(const struct sweep *w, const struct task *t)
+{
+	return t->state == TASK_PENDING && w->now - t->first_seen > TASK_MAX_AGE;
+}
+
+/*
+ * Tidying judges a task, claims it, and judges it again under the claim
+ * before it changes anything: between the look and the claim another
+ * sweep may have finished it or taken in a new callback.
+ */
 static void
 expire_old(struct sweep *w)
 {
@@ -1185,10 +1197,14 @@ expire_old(struct sweep *w)
 
 		if (task_load(w->s->spool_dir, names[i], &t, err, sizeof err) < 0)
 			continue;
-		if (t.state == TASK_PENDING && w->now - t.first_seen > TASK_MAX_AGE &&
+		if (expired(w, &t) &&
 		    claim_task(w->s->spool_dir, names[i], err, sizeof err) == CLAIM_OK) {
-			fail_task(&t, advice_expired, "not downloaded within 14 days");
-			commit(w, &t, true);
+			task_free(&t);
+			if (task_load(w->s->spool_dir, names[i], &t, err, sizeof err) == 0 &&
+			    expired(w, &t)) {
+				fail_task(&t, advice_expired, "not downloaded within 14 days");
+				commit(w, &t, true);
+			}
 			claim_release(w->s->spool_dir, names[i]);
 		}
 		task_free(&t);
@@ -1218,10 +1234,18 @@ remove_older(const char *dir, time_t cutoff)
 		closedir(d);
 }
 
+static bool
+forgettable(const struct task *t, time_t cutoff)
+{
+	return (t->state == TASK_DONE || t->state == TASK_FAILED) && t->updated < cutoff &&
+	    t->hook_owed == HOOK_NONE;
+}
+
 /*
- * Forgets done and failed tasks older than keep_days, with their leftovers.
- * Only state files not written since the cutoff are read (a state's mtime
- * is its last save), so the cost is a listing plus what there is to forget.
+ * Forgets done and failed tasks older than keep_days, with their leftovers,
+ * under their claim (as expire_old).  Only state files not written since
+ * the cutoff are read (a state's mtime is its last save), so the cost is a
+ * listing plus what there is to forget.
  */
 static void
 forget_old(struct sweep *w, time_t cutoff)
@@ -1238,14 +1262,19 @@ forget_old(struct sweep *w, time_t cutoff)
 		    lstat(path, &sb) < 0 || sb.st_mtime >= cutoff)
 			continue;
 		if (task_load(w->s->spool_dir, names[i], &t, err, sizeof err) == 0 &&
-		    (t.state == TASK_DONE || t.state == TASK_FAILED) && t.updated < cutoff &&
-		    t.hook_owed == HOOK_NONE) {
-			drop_partials(&t);
-			spool_path(path, sizeof path, w->s->spool_dir, "state", names[i]);
-			unlink(path);
-			spool_path(path, sizeof path, w->s->spool_dir, "cur", names[i]);
-			unlink(path);
-			task_unmark(w->s->spool_dir, names[i]);
+		    forgettable(&t, cutoff) &&
+		    claim_task(w->s->spool_dir, names[i], err, sizeof err) == CLAIM_OK) {
+			task_free(&t);
+			if (task_load(w->s->spool_dir, names[i], &t, err, sizeof err) == 0 &&
+			    forgettable(&t, cutoff)) {
+				drop_partials(&t);
+				spool_path(path, sizeof path, w->s->spool_dir, "state", names[i]);
+				unlink(path);
+				spool_path(path, sizeof path, w->s->spool_dir, "cur", names[i]);
+				unlink(path);
+				task_unmark(w->s->spool_dir, names[i]);
+			}
+			claim_release(w->s->spool_dir, names[i]);
 		}
 		task_free(&t);
 	}

@@ -90,6 +90,11 @@ struct task {
 	long attempts;
 	long forbidden;			/* HTTP 403 answers so far */
 	long long first_seen, updated, next_attempt;
+	/*
+	 * Identical callbacks taken in again after the first (a repeat the
+	 * responder answers while the entry still waits in new/ writes nothing
+	 * and is not counted; entries of older responders add their count).
+	 */
 	unsigned long duplicates;
 	enum task_hook hook_owed;	/* run, then cleared, by the sweep */
 	/* the provider's API (api_key): recovery, confirmation, upgrades */

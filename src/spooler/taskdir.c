@@ -91,6 +91,8 @@ taskdir_remove_partial(int dirfd, const char *name)
 		(void)unlinkat(dirfd, side, 0);
 	if ((size_t)snprintf(side, sizeof side, "%s.part.info", name) < sizeof side)
 		(void)unlinkat(dirfd, side, 0);
+	if ((size_t)snprintf(side, sizeof side, "%s.part.info.new", name) < sizeof side)
+		(void)unlinkat(dirfd, side, 0);
 }
 
 static bool
@@ -99,29 +101,39 @@ is_partial(const char *name)
 	size_t n = strlen(name);
 
 	return (n > 5 && strcmp(name + n - 5, ".part") == 0) ||
-	    (n > 10 && strcmp(name + n - 10, ".part.info") == 0);
+	    (n > 10 && strcmp(name + n - 10, ".part.info") == 0) ||
+	    (n > 14 && strcmp(name + n - 14, ".part.info.new") == 0);
+}
+
+/* The directory name under parent (AT_FDCWD or a directory fd), opened for
+ * reading with the extra open flags; NULL when it cannot be, no fd left open. */
+static DIR *
+open_dir_at(int parent, const char *name, int flags)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (d == NULL && fd >= 0)
+		close(fd);
+	return d;
 }
 
 /* Removes old partial files in one task directory; returns how many. */
 static long
 remove_stray_in(int parent, const char *sub, time_t cutoff)
 {
-	int fd = openat(parent, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = open_dir_at(parent, sub, O_NOFOLLOW);
 	struct dirent *de;
 	struct stat st;
 	long removed = 0;
 
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
+	if (d == NULL)
 		return 0;
-	}
 	while ((de = readdir(d)) != NULL)
 		if (is_partial(de->d_name) &&
-		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode) && st.st_mtime < cutoff &&
-		    unlinkat(fd, de->d_name, 0) == 0)
+		    unlinkat(dirfd(d), de->d_name, 0) == 0)
 			removed++;
 	closedir(d);
 	return removed;
@@ -130,19 +142,15 @@ remove_stray_in(int parent, const char *sub, time_t cutoff)
 long
 taskdir_remove_stray(const char *download_dir, time_t cutoff)
 {
-	int fd = open(download_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = open_dir_at(AT_FDCWD, download_dir, 0);
 	struct dirent *de;
 	long removed = 0;
 
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
+	if (d == NULL)
 		return 0;
-	}
 	while ((de = readdir(d)) != NULL)
 		if (de->d_name[0] != '.')
-			removed += remove_stray_in(fd, de->d_name, cutoff);
+			removed += remove_stray_in(dirfd(d), de->d_name, cutoff);
 	closedir(d);
 	return removed;
 }

@@ -8,8 +8,8 @@
  * fuzzer reaches the success path without having to forge SHA-256.  On
  * success: the body lies inside the input and has the announced length,
  * the taskId passes the file-name rule, and the header written back by
- * entry_format_header() parses again to the same values (the round trip
- * the responder's repeat path relies on).
+ * entry_format_header() parses again to the same values (all but an older
+ * responder's duplicates count, which is read and never written).
  */
 #include "fuzz.h"
 
@@ -42,7 +42,7 @@ check_ok(const char *data, size_t size, const struct entry_meta *m, const char *
 	    sizeof err) == 0, "written back, unreadable: %s", err);
 	FUZZ_ASSERT(strcmp(m2.task_id, m->task_id) == 0, "taskId changed");
 	FUZZ_ASSERT(m2.code == m->code, "code changed");
-	FUZZ_ASSERT(m2.duplicates == m->duplicates, "duplicates changed");
+	FUZZ_ASSERT(m2.duplicates == 0, "duplicates written");
 	FUZZ_ASSERT(m2.body_length == m->body_length, "length changed");
 	FUZZ_ASSERT(m2.signature_verified == m->signature_verified, "signature changed");
 	free(again);

@@ -77,6 +77,9 @@ entries = {
     "bad-line": b"VEO-CALLBACK-ENTRY 1\ntask-id:t\n\n",
     "bad-code": entry("t", "x").replace(b"code: 200", b"code: 99999999999999999999999"),
     "ipv6": entry("t6", "y").replace(b"203.0.113.9", b"2001:db8::1"),
+    # as written since identical repeats leave the entry alone: no count
+    "ok-current": entry("t7", callback["ok"]).replace(
+        b"last-received: 2026-11-27T13:38:10.000001Z\n", b"").replace(b"duplicates: 0\n", b""),
 }
 
 def state(**over):

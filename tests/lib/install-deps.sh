@@ -15,12 +15,17 @@ libcurl4-openssl-dev libssl-dev nginx-light apache2 libapache2-mod-fcgid
 spawn-fcgi curl openssl valgrind wrk mandoc python3 perl psmisc procps
 iproute2 util-linux bsdutils systemd groff-base passwd strace
 clang libclang-rt-dev clang-tidy cppcheck
-dpkg-dev xz-utils libc-ares-dev libnghttp2-dev zlib1g-dev"
+dpkg-dev xz-utils libc-ares-dev libnghttp2-dev zlib1g-dev
+aria2 python3-flask python3-requests"
 # (clang with libclang-rt-dev: the libFuzzer targets, tests/fuzz.t; clang,
 # clang-tidy and cppcheck: make analyze, tests/analyze.t; passwd: useradd
-# for tests/privsep.t; strace: tests/growth.t counts what a sweep opens.  The last line: the static build, mk/static.mk:
+# for tests/privsep.t; strace: tests/cgi.t proves that an identical repeat
+# makes no fsync and takes no lock, tests/growth.t counts what a sweep
+# opens.  The line before last: the static build, mk/static.mk:
 # apt-get source curl, c-ares, nghttp2 and zlib as static libraries for
-# tools/build-static-curl.sh)
+# tools/build-static-curl.sh.  The last line: make bench, aria2c for
+# bench/download.sh, Flask and requests for the sample receiver of
+# bench/delivery.sh)
 
 missing=""
 for p in $PKGS; do

@@ -11,11 +11,13 @@
  * on usage errors.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "fetch.h"
 #include "log.h"
 
@@ -59,17 +61,6 @@ usage(const char *why)
 	    "       [--min-speed BYTES] [--job-done]\n"
 	    "       URL DEST [URL DEST ...]\n", why);
 	exit(2);
-}
-
-static long long
-number(const char *s, const char *opt)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-
-	if (end == s || *end != '\0' || v < 0)
-		usage(opt);
-	return v;
 }
 
 static enum media_kind
@@ -121,21 +112,21 @@ main(int argc, char **argv)
 	log_progname = "fetch-cli";
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'p': o.parallel = (long)number(optarg, "--parallel"); break;
-		case 'H': o.per_host = (long)number(optarg, "--per-host"); break;
-		case 'm': o.max_file_size = number(optarg, "--max-file-size"); break;
+		case 'p': o.parallel = (long)cli_number(optarg, LONG_MAX, "--parallel"); break;
+		case 'H': o.per_host = (long)cli_number(optarg, LONG_MAX, "--per-host"); break;
+		case 'm': o.max_file_size = cli_number(optarg, LLONG_MAX, "--max-file-size"); break;
 		case 'P': o.allow_private = true; break;
 		case 'h': o.https_only = false; break;
 		case 'a': o.allow_hosts = optarg; break;
 		case 'c': o.ca_file = optarg; break;
-		case 's': o.stall_timeout = (long)number(optarg, "--stall"); break;
-		case 't': o.connect_timeout = (long)number(optarg, "--connect-timeout"); break;
-		case 'r': o.max_redirects = (int)number(optarg, "--max-redirects"); break;
+		case 's': o.stall_timeout = (long)cli_number(optarg, LONG_MAX, "--stall"); break;
+		case 't': o.connect_timeout = (long)cli_number(optarg, LONG_MAX, "--connect-timeout"); break;
+		case 'r': o.max_redirects = (int)cli_number(optarg, INT_MAX, "--max-redirects"); break;
 		case 'g': o.progress = true; break;
 		case 'k': o.tick = count_tick; o.tick_arg = &ticks; break;
-		case 'd': o.deadline = time(NULL) + (time_t)number(optarg, "--deadline-in"); break;
+		case 'd': o.deadline = time(NULL) + (time_t)cli_number(optarg, INT_MAX, "--deadline-in"); break;
 		case 'e': expect = media(optarg); break;
-		case 'S': o.min_speed = (long)number(optarg, "--min-speed"); break;
+		case 'S': o.min_speed = (long)cli_number(optarg, LONG_MAX, "--min-speed"); break;
 		case 'j': report_done = true; break;
 		default: usage("unknown option");
 		}

@@ -25,6 +25,7 @@
  * usage errors or when the client cannot be set up (reason on stderr).
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include <curl/curl.h>
 #include <yajl/yajl_gen.h>
 
+#include "cli.h"
 #include "kie.h"
 
 static void __attribute__((noreturn))
@@ -44,17 +46,6 @@ usage(const char *why)
 	    "       record-info TASKID | 1080p TASKID [INDEX] | 4k TASKID [INDEX [CALLBACK_URL]]\n"
 	    "       (the key in VEO_API_KEY)\n", why);
 	exit(2);
-}
-
-static long long
-number(const char *s, const char *opt)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-
-	if (end == s || *end != '\0' || v < 0)
-		usage(opt);
-	return v;
 }
 
 #define STR(g, s) yajl_gen_string(g, (const unsigned char *)(s), strlen(s))
@@ -194,10 +185,10 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'b': o.api_base = optarg; break;
 		case 'c': o.ca_file = optarg; break;
-		case 'C': o.connect_timeout = (long)number(optarg, "--connect-timeout"); break;
-		case 't': o.request_timeout = (long)number(optarg, "--timeout"); break;
-		case 'm': o.max_answer = number(optarg, "--max-answer"); break;
-		case 'd': o.deadline = time(NULL) + (time_t)number(optarg, "--deadline-in"); break;
+		case 'C': o.connect_timeout = (long)cli_number(optarg, LONG_MAX, "--connect-timeout"); break;
+		case 't': o.request_timeout = (long)cli_number(optarg, LONG_MAX, "--timeout"); break;
+		case 'm': o.max_answer = cli_number(optarg, LLONG_MAX, "--max-answer"); break;
+		case 'd': o.deadline = time(NULL) + (time_t)cli_number(optarg, INT_MAX, "--deadline-in"); break;
 		case 'f': flat_path = optarg; break;
 		default: usage("unknown option");
 		}
@@ -207,7 +198,7 @@ main(int argc, char **argv)
 	cmd = argv[optind];
 	task = argv[optind + 1];
 	if (argc - optind >= 3)
-		index = (int)number(argv[optind + 2], "INDEX");
+		index = (int)cli_number(argv[optind + 2], INT_MAX, "INDEX");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "kie-cli: cannot initialise libcurl\n");
 		return 2;

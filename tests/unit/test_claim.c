@@ -7,12 +7,17 @@
  *
  * A process sees its own live claim as held too, so every "second
  * claimer" here is a forked child.  Children end with _exit() and report
- * through their exit status.
+ * through their exit status or a pipe.
+ *
+ * Race windows are forced, not hoped for: this program defines rename(2)
+ * and link(2) itself, so claim.c's calls come here; in one child ("the
+ * stopped actor") a chosen call stops before and after it runs until the
+ * test lets it go on, and other processes act in between.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +31,7 @@
 #include "fsutil.h"
 #include "spool.h"
 #include "tap.h"
+#include "tmptree.h"
 
 #define TID	"veo_task_claim1"
 
@@ -35,15 +41,7 @@ static char base[] = "/tmp/veo-test-claim.XXXXXX";
 static const char *
 fresh(const char *name)
 {
-	static char path[PATH_MAX];
-	char err[256];
-
-	snprintf(path, sizeof path, "%s/%s", base, name);
-	if (mkdir(path, 0700) < 0 || spool_prepare(path, true, err, sizeof err) < 0) {
-		printf("Bail out! spool %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-	return path;
+	return tmptree_spool(base, name);
 }
 
 /* This host's name as claims spell it: '/', ' ' and '\n' replaced by '_'. */
@@ -162,22 +160,139 @@ claim_age(const char *sp, const char *task)
 	return stat(path, &st) == 0 ? (long)(time(NULL) - st.st_mtime) : -1;
 }
 
+/* Take-over turns of TID left in claim/: claim/.<taskId>.<level> (claim.c). */
+static int
+turns_left(const char *sp)
+{
+	char name[64];
+	int n = 0;
+
+	for (int level = 1; level <= 16; level++) {
+		snprintf(name, sizeof name, "." TID ".%d", level);
+		n += claim_exists(sp, name);
+	}
+	return n;
+}
+
+/* ---- rename(2) and link(2), stoppable ---- */
+
+/* In a stopped actor: the number of the rename-or-link call that stops
+ * (0: none), and its pipes to the test. */
+static int stop_at, stop_seen, stop_out = -1, stop_in = -1;
+
+/* Says "stopped" on stop_out and waits for a byte on stop_in. */
+static void
+stop_here(void)
+{
+	int saved = errno;
+	char c = 's';
+
+	if (write(stop_out, &c, 1) != 1 || read(stop_in, &c, 1) != 1)
+		_exit(99);
+	errno = saved;
+}
+
+static bool
+stops_now(void)
+{
+	return stop_at > 0 && ++stop_seen == stop_at;
+}
+
+int
+rename(const char *from, const char *to)
+{
+	bool stop = stops_now();
+	int rc;
+
+	if (stop)
+		stop_here();
+	rc = renameat(AT_FDCWD, from, AT_FDCWD, to);
+	if (stop)
+		stop_here();
+	return rc;
+}
+
+int
+link(const char *from, const char *to)
+{
+	bool stop = stops_now();
+	int rc;
+
+	if (stop)
+		stop_here();
+	rc = linkat(AT_FDCWD, from, AT_FDCWD, to, 0);
+	if (stop)
+		stop_here();
+	return rc;
+}
+
+/* A child that calls claim_task() once, says the result and lives on. */
+struct actor {
+	pid_t pid;
+	int result;	/* read: the claim_task() result, one byte */
+	int live;	/* write: closing it ends the child */
+	int stopped;	/* read: a byte at each stop (a stopped actor) */
+	int go;		/* write: a byte ends a stop */
+};
+
+/* One byte from fd within 10 s; -1 otherwise. */
+static int
+byte_from(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	unsigned char c;
+
+	if (poll(&p, 1, 10000) != 1 || read(fd, &c, 1) != 1)
+		return -1;
+	return c;
+}
+
+/* Starts an actor claiming task; with stop > 0 its stop-th rename or link stops. */
+static int
+actor_start(struct actor *a, const char *sp, const char *task, int stop)
+{
+	int res[2], live[2], st[2], go[2];
+
+	if (pipe(res) < 0 || pipe(live) < 0 || pipe(st) < 0 || pipe(go) < 0)
+		return -1;
+	fflush(stdout);
+	if ((a->pid = fork()) == 0) {
+		char err[256], r, c;
+
+		close(res[0]), close(live[1]), close(st[0]), close(go[1]);
+		stop_at = stop, stop_out = st[1], stop_in = go[0];
+		r = (char)claim_task(sp, task, err, sizeof err);
+		if (write(res[1], &r, 1) != 1)
+			_exit(1);
+		while (read(live[0], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(res[1]), close(live[0]), close(st[1]), close(go[0]);
+	a->result = res[0], a->live = live[1], a->stopped = st[0], a->go = go[1];
+	return a->pid > 0 ? 0 : -1;
+}
+
+static void
+actor_go(struct actor *a)
+{
+	if (write(a->go, "g", 1) != 1)
+		printf("# actor_go: %s\n", strerror(errno));
+}
+
+static void
+actor_end(struct actor *a)
+{
+	close(a->live), close(a->go);
+	waitpid(a->pid, NULL, 0);
+	close(a->result), close(a->stopped);
+}
+
 /* Entries of spool/tmp (claims are made there first; none may stay). */
 static int
 tmp_entries(const char *sp)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof path, "%s/tmp", sp);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return tmptree_count(sp, "tmp", "", NULL, 0);
 }
 
 /* What a child process gets from claim_task() and claim_held(), as an exit status. */
@@ -559,6 +674,138 @@ test_race(void)
 	is_int(tmp_entries(sp), 0, "tmp/ empty after the take-over race");
 }
 
+/*
+ * Two processes judge one stale claim stale; the second acts on that
+ * judgement only after the first has taken the claim over, and a third
+ * claims the task while the second is acting.  One of the three holds the
+ * claim, no two.  (The take-over used to rename the claim aside and check
+ * it was the stale one; the second thus moved the first's fresh claim
+ * aside, the third linked its own into the empty name, and the second's
+ * "give it back" found the name taken and deleted the first's claim: two
+ * holders, two downloads.)
+ */
+static void
+test_takeover_interleaved(void)
+{
+	const char *sp = fresh("interleave");
+	char line[160], got[160], want[160], names[3] = "ABC";
+	unsigned long long started;
+	struct actor act[3] = { { 0 } };	/* A takes over, B stops, C claims in B's window */
+	int res[3] = { -1, -1, -1 }, oks = 0, winner = -1;
+	pid_t pid = dead_pid(&started);
+
+	holder_line(line, sizeof line, pid, started);
+	write_claim(sp, TID, line);
+	/* B: its 1st link is the plain claim (refused); its 2nd rename or
+	 * link is the first act on its judgement that the claim is stale. */
+	if (actor_start(&act[1], sp, TID, 2) < 0 || byte_from(act[1].stopped) != 's') {
+		ok(0, "B stops after judging the claim stale");
+		return;
+	}
+	ok(1, "B judged the dead holder's claim stale and stops before acting on it");
+	if (actor_start(&act[0], sp, TID, 0) == 0)
+		res[0] = byte_from(act[0].result);
+	is_int(res[0], CLAIM_OK, "meanwhile A takes the stale claim over");
+	actor_go(&act[1]);
+	ok(byte_from(act[1].stopped) == 's', "B acts, and stops again right after");
+	if (actor_start(&act[2], sp, TID, 0) == 0)
+		res[2] = byte_from(act[2].result);
+	actor_go(&act[1]);
+	res[1] = byte_from(act[1].result);
+	for (int i = 0; i < 3; i++)
+		if (res[i] == CLAIM_OK)
+			oks++, winner = i;
+	ok(oks == 1 && res[0] == CLAIM_OK, "one holder, A: A %d, B %d, C %d (0 OK, 1 BUSY)",
+	    res[0], res[1], res[2]);
+	if (winner >= 0) {
+		holder_line(want, sizeof want, act[winner].pid, start_time(act[winner].pid));
+		is_str(read_claim(sp, TID, got, sizeof got), want, "the claim file is the holder's");
+	} else {
+		ok(0, "the claim file is the holder's (no holder)");
+	}
+	ok(winner < 0 || names[winner] == 'A', "and it is A's claim");
+	is_int(turns_left(sp), 0, "no take-over marker left in claim/");
+	is_int(tmp_entries(sp), 0, "tmp/ empty");
+	/* Each child holds copies of the pipes of those started before it: the
+	 * last started ends first (C, A, B). */
+	for (int i = 0, order[3] = { 2, 0, 1 }; i < 3; i++)
+		if (act[order[i]].pid > 0)
+			actor_end(&act[order[i]]);
+}
+
+#define MARKER1	"." TID ".1"	/* claim/.<taskId>.<level>: a taker's turn */
+
+/* The take-over turns: a killed taker's is skipped, a live one's waited for. */
+static void
+test_takeover_markers(void)
+{
+	const char *sp = fresh("markers");
+	char line[160], got[160], mine[160], other[160], err[256] = "";
+	unsigned long long started;
+	pid_t pid = dead_pid(&started);
+	struct actor b = { 0 };
+	struct sleeper s;
+
+	holder_line(mine, sizeof mine, getpid(), start_time(getpid()));
+	holder_line(line, sizeof line, pid, started);
+	write_claim(sp, TID, line);
+	/* A taker killed holding its turn, before its rename (its 3rd call). */
+	if (actor_start(&b, sp, TID, 3) == 0 && byte_from(b.stopped) == 's') {
+		ok(claim_exists(sp, MARKER1), "a taker holds the turn claim/" MARKER1
+		    " and stops before it renames its claim into place");
+		kill(b.pid, SIGKILL);
+		actor_end(&b);
+	} else {
+		ok(0, "a taker holds the turn claim/" MARKER1);
+	}
+	is_str(read_claim(sp, TID, got, sizeof got), line, "killed there, it leaves the stale claim");
+	ok(!claim_held(sp, TID), "which is still stale");
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK,
+	    "the next taker skips the killed one's turn and takes the claim over");
+	is_str(read_claim(sp, TID, got, sizeof got), mine, "the claim is ours");
+	is_int(turns_left(sp), 0, "and both turns are gone");
+	claim_release(sp, TID);
+
+	/* A live process's turn: wait for it, touch nothing. */
+	if (sleeper_start(&s) < 0) {
+		ok(0, "fork");
+		return;
+	}
+	holder_line(other, sizeof other, s.pid, start_time(s.pid));
+	write_claim(sp, TID, line);
+	write_claim(sp, MARKER1, other);
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_BUSY,
+	    "a stale claim whose turn a live process holds: CLAIM_BUSY");
+	is_str(read_claim(sp, TID, got, sizeof got), line, "the claim is left alone");
+	is_str(read_claim(sp, MARKER1, got, sizeof got), other, "and so is the turn");
+	sleeper_stop(&s);
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK, "that process gone: taken over");
+	is_int(turns_left(sp), 0, "the turns are gone");
+	claim_release(sp, TID);
+
+	/* Another host's turn: only its age tells. */
+	write_claim(sp, TID, line);
+	write_claim(sp, MARKER1, "other.example.net 4242 99\n");
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_BUSY, "another host's fresh turn: CLAIM_BUSY");
+	age_claim(sp, MARKER1, CLAIM_STALE_AFTER + 5);
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK, "its turn not refreshed: taken over");
+	is_int(turns_left(sp), 0, "the turns are gone");
+	claim_release(sp, TID);
+
+	/* A turn left by a taker killed after its rename: the claim it put in place is its own. */
+	write_claim(sp, TID, line);
+	{
+		char c[PATH_MAX], m[PATH_MAX];
+
+		claim_path(c, sizeof c, sp, TID);
+		claim_path(m, sizeof m, sp, MARKER1);
+		ok(linkat(AT_FDCWD, c, AT_FDCWD, m, 0) == 0, "a turn that is the claim itself");
+	}
+	is_int(claim_task(sp, TID, err, sizeof err), CLAIM_OK, "taken over all the same");
+	is_int(turns_left(sp), 0, "the turns are gone");
+	claim_release(sp, TID);
+}
+
 static void
 test_errors(void)
 {
@@ -639,34 +886,20 @@ test_sweep_lock(void)
 	ok(strstr(err, path) != NULL, "the reason names the path: %s", err);
 }
 
-/* Removes everything under path (the test's own temp tree). */
-static void
-rm_tree(const char *path)
-{
-	char cmd[PATH_MAX + 32];
-
-	if (strncmp(path, "/tmp/veo-test-claim.", 20) != 0)
-		return;
-	snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", path, path);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", path);
-}
-
 int
 main(void)
 {
-	if (mkdtemp(base) == NULL) {
-		printf("Bail out! mkdtemp\n");
-		return 1;
-	}
+	tmptree_make(base);
 	test_claim_once();
 	test_release_only_ours();
 	test_stale_dead_pid();
 	test_stale_reused_pid();
 	test_stale_unrefreshed();
 	test_race();
+	test_takeover_interleaved();
+	test_takeover_markers();
 	test_errors();
 	test_sweep_lock();
-	rm_tree(base);
+	tmptree_remove(base);
 	return done_testing();
 }

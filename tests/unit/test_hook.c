@@ -22,6 +22,7 @@
 #include "hook.h"
 #include "task.h"
 #include "tap.h"
+#include "tmptree.h"
 
 #define TID	"veo_task_hook1"
 /* The provider's words, with everything a shell would act on. */
@@ -549,26 +550,10 @@ test_tick(void)
 	task_free(&t);
 }
 
-/* Removes everything under path (the test's own temp tree). */
-static void
-rm_tree(const char *path)
-{
-	char cmd[PATH_MAX + 32];
-
-	if (strncmp(path, "/tmp/veo-test-hook.", 19) != 0)
-		return;
-	snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", path, path);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", path);
-}
-
 int
 main(void)
 {
-	if (mkdtemp(base) == NULL) {
-		printf("Bail out! mkdtemp\n");
-		return 1;
-	}
+	tmptree_make(base);
 	snprintf(msg, sizeof msg, NASTY_MSG, base, base);
 	test_exit_status();
 	test_arguments();
@@ -577,6 +562,6 @@ main(void)
 	test_background_child();
 	test_timeout();
 	test_tick();
-	rm_tree(base);
+	tmptree_remove(base);
 	return done_testing();
 }

@@ -457,6 +457,15 @@ test_1080p(struct kie *k)
 	is_str(a.result_url, "https://cdn.test/p1.mp4", "resultUrl of index 1 (one string)");
 	ok(a.n_result == 1 && a.result_urls[0] == a.result_url, "also as a one-element list");
 	is_int(log_count("get-1080p-video", "taskId=p1&index=1"), 3, "index sent in the query");
+	{
+		char *url = kie_answer_take_url(&a);
+
+		is_str(url, "https://cdn.test/p1.mp4", "kie_answer_take_url: the URL, now ours");
+		ok(!a.ready && a.result_url == NULL && a.n_result == 0 && a.result_urls[0] == NULL,
+		    "and the answer no longer holds it");
+		ok(kie_answer_take_url(&a) == NULL, "a second take: NULL");
+		free(url);
+	}
 	v = kie_get_1080p(k, "p1", 0, &a);
 	check("1080p: index 0 is counted apart", v, &a, KIE_GENERATING);
 
@@ -469,6 +478,7 @@ test_1080p(struct kie *k)
 	scenario("p429", "{\"1080p\":{\"errors\":[429,\"cloudflare\"]}}");
 	v = kie_get_1080p(k, "p429", 0, &a);
 	check("1080p: 429", v, &a, KIE_THROTTLED);
+	ok(kie_answer_take_url(&a) == NULL, "kie_answer_take_url of an answer not ready: NULL");
 	v = kie_get_1080p(k, "p429", 0, &a);
 	check("1080p: Cloudflare", v, &a, KIE_THROTTLED);
 

@@ -7,7 +7,6 @@
  * task_to_json(); task_parse() reads what the tree reader before it read
  * (tests/fuzz/state_ref.h), on crafted and on mutated state files.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,6 +26,7 @@
 #include "spool.h"
 #include "task.h"
 #include "tap.h"
+#include "tmptree.h"
 #include "../fuzz/state_ref.h"
 
 #define TID	"veo_task_0123abcd"
@@ -44,15 +44,7 @@ static char base[] = "/tmp/veo-test-task.XXXXXX";
 static const char *
 fresh(const char *name)
 {
-	static char path[PATH_MAX];
-	char err[256];
-
-	snprintf(path, sizeof path, "%s/%s", base, name);
-	if (mkdir(path, 0700) < 0 || spool_prepare(path, true, err, sizeof err) < 0) {
-		printf("Bail out! spool %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-	return path;
+	return tmptree_spool(base, name);
 }
 
 /* Writes len bytes of data to spool/sub/name (replacing it). */
@@ -95,28 +87,6 @@ exists(const char *spool, const char *sub, const char *name)
 
 	snprintf(path, sizeof path, "%s/%s/%s", spool, sub, name);
 	return lstat(path, &st) == 0;
-}
-
-/* How many names in spool/sub start with prefix (dot files aside); the last into found. */
-static int
-count(const char *spool, const char *sub, const char *prefix, char *found, size_t foundlen)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int hits = 0;
-
-	snprintf(path, sizeof path, "%s/%s", spool, sub);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.' && strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
-			hits++;
-			if (found)
-				snprintf(found, foundlen, "%s", de->d_name);
-		}
-	closedir(d);
-	return hits;
 }
 
 /* A success callback body; msg_json, results and origins are raw JSON. */
@@ -299,8 +269,8 @@ test_round_trip(void)
 	ok(data != NULL && len > 2 && data[0] == '{' && data[len - 1] == '\n' &&
 	    memchr(data, '\n', len - 1) == NULL, "state/<taskId> is one line of JSON");
 	free(data);
-	is_int(count(sp, "bad", "", NULL, 0), 0, "bad/ untouched");
-	is_int(count(sp, "tmp", "", NULL, 0), 0, "tmp/ empty after task_save");
+	is_int(tmptree_count(sp, "bad", "", NULL, 0), 0, "bad/ untouched");
+	is_int(tmptree_count(sp, "tmp", "", NULL, 0), 0, "tmp/ empty after task_save");
 
 	/* Each state and each owed hook survives; "active" is stored as pending. */
 	{
@@ -374,7 +344,7 @@ test_round_trip(void)
 		err[0] = '\0';
 		ok(task_save(path, &t, true, err, sizeof err) == -1 && err[0] != '\0',
 		    "no state/ directory: -1: %s", err);
-		is_int(count(path, "tmp", "", NULL, 0), 0, "the temp file is removed");
+		is_int(tmptree_count(path, "tmp", "", NULL, 0), 0, "the temp file is removed");
 	}
 	task_free(&t);
 }
@@ -534,7 +504,7 @@ test_recover(void)
 	    strstr(report, "rebuilt"), "report says why, where it was kept and that it was rebuilt: %s",
 	    report);
 	ok(!exists(sp, "state", TID), "state/<taskId> moved away");
-	is_int(count(sp, "bad", TID ".state.", kept, sizeof kept), 1, "one bad/<taskId>.state.<unique>");
+	is_int(tmptree_count(sp, "bad", TID ".state.", kept, sizeof kept), 1, "one bad/<taskId>.state.<unique>");
 	data = get_file(sp, "bad", kept, &len);
 	ok(data && len == sizeof junk - 1 && memcmp(data, junk, len) == 0,
 	    "the damaged bytes are kept as they were");
@@ -561,7 +531,7 @@ test_recover(void)
 	put_file(sp, "state", TID, "", 0);
 	rc = task_recover(sp, TID, "empty", DL, false, 1800000000, &t, report, sizeof report);
 	ok(rc == 0 && t.nfiles == 2, "download_origin false: only the two results");
-	is_int(count(sp, "bad", TID ".state.", NULL, 0), 2, "a second damaged state kept under another name");
+	is_int(tmptree_count(sp, "bad", TID ".state.", NULL, 0), 2, "a second damaged state kept under another name");
 	task_free(&t);
 
 	/* From taking/ when cur/ has none (a crash between take and done). */
@@ -600,7 +570,7 @@ test_recover(void)
 	is_int(rc, -1, "no stored callback: -1");
 	ok(strstr(report, "no stored callback") && strstr(report, "bad/t_none.state."),
 	    "report says so and names the kept file: %s", report);
-	ok(!exists(sp, "state", "t_none") && count(sp, "bad", "t_none.state.", NULL, 0) == 1,
+	ok(!exists(sp, "state", "t_none") && tmptree_count(sp, "bad", "t_none.state.", NULL, 0) == 1,
 	    "the damaged state is kept aside anyway");
 	ok(t.msg == NULL && t.nfiles == 0, "t holds nothing to free");
 	task_free(&t);
@@ -630,7 +600,7 @@ test_recover(void)
 	body = success_body("t_dir", "\"d\"", "[\"https://cdn.example.com/v/d.mp4\"]", "null");
 	ok(put_entry(sp, "cur", "t_dir", 200, body) == 0, "callback for t_dir in cur/");
 	rc = task_recover(sp, "t_dir", "is a directory", DL, true, 1800000000, &t, report, sizeof report);
-	ok(rc == 0 && !exists(sp, "state", "t_dir") && count(sp, "bad", "t_dir.state.", NULL, 0) == 1,
+	ok(rc == 0 && !exists(sp, "state", "t_dir") && tmptree_count(sp, "bad", "t_dir.state.", NULL, 0) == 1,
 	    "a directory at state/<taskId>: kept aside, rebuilt: %s", report);
 	task_free(&t);
 	free(body);
@@ -804,13 +774,23 @@ make_entry(struct spool_entry *e, const char *task_id, long long code, const cha
 	snprintf(m.task_id, sizeof m.task_id, "%s", task_id);
 	m.code = code;
 	snprintf(m.received, sizeof m.received, "2026-11-27T13:37:52.123456Z");
-	snprintf(m.last_received, sizeof m.last_received, "2026-11-27T13:37:52.123456Z");
 	entry_set_remote_addr(&m, "203.0.113.9");
-	m.duplicates = dups;
 	m.body_length = blen;
 	sha256_hex(body, blen, m.body_sha256);
-	if ((h = entry_format_header(&m, head, sizeof head)) < 0 ||
-	    (e->data = malloc((size_t)h + blen + 1)) == NULL)
+	if ((h = entry_format_header(&m, head, sizeof head)) < 0)
+		return -1;
+	/* With dups, as an older responder wrote it: a duplicates line after the magic. */
+	if (dups > 0) {
+		char rest[ENTRY_HEADER_MAX];
+		size_t ml = strlen(ENTRY_MAGIC) + 1;
+
+		snprintf(rest, sizeof rest, "%s", head + ml);
+		h = snprintf(head + ml, sizeof head - ml, "duplicates: %lu\n%s", dups, rest);
+		if (h < 0 || (size_t)h >= sizeof head - ml)
+			return -1;
+		h += (int)ml;
+	}
+	if ((e->data = malloc((size_t)h + blen + 1)) == NULL)
 		return -1;
 	memcpy(e->data, head, (size_t)h);
 	memcpy(e->data + h, body, blen + 1);
@@ -834,7 +814,8 @@ test_from_entry(void)
 
 	body = success_body("t_entry", "\"from an entry\"", "[\"https://cdn.example.com/v/x.m4v\"]",
 	    "[\"https://cdn.example.com/o/y.webp\"]");
-	ok(make_entry(&e, "t_entry", 200, body, 2) == 0, "entry formatted with entry_format_header");
+	ok(make_entry(&e, "t_entry", 200, body, 2) == 0,
+	    "entry formatted with entry_format_header, and an older responder's count");
 	memset(&t, 0, sizeof t);
 	rc = task_from_entry(&t, &e, DL, true, 1234, err, sizeof err);
 	is_int(rc, 0, "task_from_entry: 0");
@@ -982,7 +963,6 @@ test_to_json(void)
 	is_str(task_state_name(TASK_FAILED), "failed", "state name failed");
 }
 
-/* Removes everything under path (the test's own temp tree). */
 static size_t parse_read;	/* how many texts parse_agrees() saw both read */
 
 /* Whether task_parse() and the reference reader agree on len bytes of data. */
@@ -1138,25 +1118,10 @@ test_parse_reference(void)
 	free(json);
 }
 
-static void
-rm_tree(const char *path)
-{
-	char cmd[PATH_MAX + 32];
-
-	if (strncmp(path, "/tmp/veo-test-task.", 19) != 0)
-		return;
-	snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", path, path);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", path);
-}
-
 int
 main(void)
 {
-	if (mkdtemp(base) == NULL) {
-		printf("Bail out! mkdtemp\n");
-		return 1;
-	}
+	tmptree_make(base);
 	test_round_trip();
 	test_load_damaged();
 	test_recover();
@@ -1165,6 +1130,6 @@ main(void)
 	test_backoff();
 	test_to_json();
 	test_parse_reference();
-	rm_tree(base);
+	tmptree_remove(base);
 	return done_testing();
 }
