@@ -69,7 +69,8 @@ for d in taking cur state pending claim bad; do
 	# Files of an older one-user setup become the spooler's.
 	chown -R "$S:$SG" "$SPOOL/$d"
 done
-# The spooler's own files at the top: its lock, hooks.log, the tidy mark.
+# The spooler's own files at the top: its lock, hooks.log, the tidy mark,
+# the state pack.
 find "$SPOOL" -maxdepth 1 -type f -exec chown "$S:$SG" {} +
 install -d -o "$S" -g "$SG" -m 0750 "$VIDEOS"
 chown -R "$S:$SG" "$VIDEOS"

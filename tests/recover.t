@@ -217,7 +217,7 @@ like "$(field fourk_fail upgrade.error)" "4K version" "with the provider's words
 unset VEO_UPGRADE VEO_CALLBACK_URL
 
 # ---- the key and the callback URL's token appear in no output ----
-cat "$SPOOL"/state/* "$SPOOL"/hooks.log 2>/dev/null >>"$ALL"
+cat "$SPOOL"/state/* "$SPOOL"/state.pack "$SPOOL"/hooks.log 2>/dev/null >>"$ALL"
 grep -q -- "$KIE_KEY" "$ALL"; ok $(( $? == 0 )) "the api_key is in no output and no state file"
 grep -q 'secret-cb-token' "$ALL"; ok $(( $? == 0 )) "nor the callback_url's token"
 grep -q 'leak=yes' "$T/kie.log"; ok $(( $? == 0 )) "the key went nowhere but the Authorization header"

@@ -39,9 +39,10 @@ is "$(field up_done state) $(field up_failed state) $(field up_pending_1 state)"
 is "$(ls "$SPOOL/pending" | sort | tr '\n' ' ')" "up_pending_1 up_pending_2 up_pending_3 " \
 	"only pending tasks are marked in pending/"
 
-# The old layout: no pending/ at all.
-rm -rf "$SPOOL/pending"
+# The old layout: no pending/ at all, and no state.pack.
+rm -rf "$SPOOL/pending" "$SPOOL/state.pack"
 for i in 1 2 3; do make_video "$WWW/v/later_$i.mp4" 50000; make_due up_pending_$i; done
+"$SPOOLER" status --json | grep -E '"taskId":"up_(done|failed|failed2)"' >"$T/finished.before"
 "$SPOOLER" run --once >"$T/out" 2>"$T/err"
 is "$?" 0 "the first run over the old layout exits 0"
 is "$(cat "$T/err")" "" "and reports no problem"
@@ -53,6 +54,15 @@ done
 is "$(field up_done state)" done "the done task is still done"
 is "$(field up_failed state) $(field up_failed2 state)" "failed failed" "the failed tasks are still failed"
 is "$("$SPOOLER" status | tail -n +2 | wc -l)" 6 "status lists all six tasks"
+"$SPOOLER" status --json | grep -E '"taskId":"up_(done|failed|failed2)"' >"$T/finished.after"
+[ -s "$T/finished.before" ] && cmp -s "$T/finished.before" "$T/finished.after"
+ok $? "the finished tasks' records are unchanged by the upgrade, byte for byte"
+sleep 3
+rm -f "$SPOOL/tidied"	# tidying (and packing states for status) runs at most hourly
+"$SPOOLER" run --once >/dev/null 2>&1
+[ -s "$SPOOL/state.pack" ]; ok $? "the next hourly tidy packs the finished states"
+"$SPOOLER" status --json | grep -E '"taskId":"up_(done|failed|failed2)"' >"$T/finished.packed"
+cmp -s "$T/finished.before" "$T/finished.packed"; ok $? "and status prints them the same from the pack"
 is "$(ls "$SPOOL/pending")" "" "nothing pending is left marked"
 
 # A finished task whose state is damaged is not read by sweeps; a pending

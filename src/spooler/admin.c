@@ -1,6 +1,7 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "spool.h"
+#include "statepack.h"
 #include "task.h"
 
 
@@ -55,7 +57,7 @@ cmp_str(const void *a, const void *b)
 static char **
 all_tasks(const char *spool_dir, size_t *n)
 {
-	size_t ns, nn;
+	size_t ns, nn, k = 0;
 	char **st = spool_list(spool_dir, "state", &ns);
 	char **nw = spool_list(spool_dir, "new", &nn);
 	char **v = realloc(st, (ns + nn + 1) * sizeof *v);
@@ -69,14 +71,15 @@ all_tasks(const char *spool_dir, size_t *n)
 	if (nn > 0)
 		memcpy(v + ns, nw, nn * sizeof *v);
 	free(nw);
-	*n = ns + nn;
-	qsort(v, *n, sizeof *v, cmp_str);
-	for (size_t i = 1; i < *n; i++)		/* drop repeats */
-		if (strcmp(v[i], v[i - 1]) == 0) {
+	if (nn > 0)
+		qsort(v, ns + nn, sizeof *v, cmp_str);
+	for (size_t i = 0; i < ns + nn; i++) {	/* drop repeats */
+		if (k > 0 && strcmp(v[i], v[k - 1]) == 0)
 			free(v[i]);
-			memmove(v + i, v + i + 1, (*n - i - 1) * sizeof *v);
-			(*n)--, i--;
-		}
+		else
+			v[k++] = v[i];
+	}
+	*n = k;
 	return v;
 }
 
@@ -97,38 +100,107 @@ print_row(const struct task *t, enum task_state shown)
 	    t->code, t->attempts, done, t->nfiles, when, err);
 }
 
-static int
-show_task(const struct settings *s, const char *id, bool json)
+/* Prints t as shown (a table row, or a JSON line). */
+static void
+print_task(const struct task *t, enum task_state shown, bool json)
 {
-	struct task t;
-	char err[256];
-	enum task_state shown;
-
-	if (task_load(s->spool_dir, id, &t, err, sizeof err) < 0 && task_from_new(s, id, &t) < 0)
-		return -1;
-	shown = t.state;
-	if (claim_held(s->spool_dir, id))
-		shown = TASK_ACTIVE;
 	if (json) {
-		char *line = task_to_json(&t, shown);
+		char *line = task_to_json(t, shown);
 
 		if (line != NULL)
 			printf("%s\n", line);
 		free(line);
 	} else {
-		print_row(&t, shown);
+		print_row(t, shown);
 	}
+}
+
+/* status TASKID: its state file, else its callback waiting in new/. */
+static int
+show_task(const struct settings *s, const char *id, bool json)
+{
+	struct task t;
+	char err[256];
+
+	if (task_load(s->spool_dir, id, &t, err, sizeof err) < 0 && task_from_new(s, id, &t) < 0)
+		return -1;
+	print_task(&t, claim_held(s->spool_dir, id) ? TASK_ACTIVE : t.state, json);
 	task_free(&t);
+	return 0;
+}
+
+static int
+cmp_key(const void *key, const void *elem)
+{
+	return strcmp(key, *(char *const *)elem);
+}
+
+/*
+ * The state of id for status all: from the pack while state/<id> is the
+ * file packed (one stat), else read from state/, else from new/.
+ */
+static int
+load_for_status(const struct settings *s, struct statepack *pack, int state_fd,
+    const char *id, struct task_buf *buf, struct task *t)
+{
+	char err[256];
+	size_t len;
+	const char *packed = state_fd >= 0 ? statepack_get(pack, state_fd, id, &len) : NULL;
+
+	if (packed != NULL && task_parse(packed, len, id, t, err, sizeof err) == 0)
+		return 0;
+	if (state_fd >= 0 && task_load_at(state_fd, id, buf, t, err, sizeof err) == 0)
+		return 0;
+	return task_from_new(s, id, t);
+}
+
+/*
+ * status: every task, in taskId order.  Finished tasks come from the pack
+ * (statepack.h) while their state files are unchanged, the others from
+ * their state files, read through one open state/ (task_load_at); claim/
+ * is listed once instead of looked up per task.
+ */
+static int
+show_all(const struct settings *s, bool json)
+{
+	size_t n, nclaims;
+	char **ids = all_tasks(s->spool_dir, &n);
+	char **claims = spool_list(s->spool_dir, "claim", &nclaims);
+	struct statepack *pack = statepack_open(s->spool_dir);
+	char path[PATH_MAX];
+	struct task_buf buf = { NULL, 0 };
+	int state_fd = -1;
+
+	if (spool_path(path, sizeof path, s->spool_dir, "state", NULL) == 0)
+		state_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!json)
+		printf("%-36s %-8s %4s %8s %7s %s\n", "TASK", "STATE", "CODE", "ATTEMPTS", "FILES", "ERROR");
+	for (size_t i = 0; i < n; i++) {
+		struct task t;
+		bool claimed;
+
+		if (load_for_status(s, pack, state_fd, ids[i], &buf, &t) < 0) {
+			free(ids[i]);
+			continue;
+		}
+		claimed = nclaims > 0 && bsearch(ids[i], claims, nclaims, sizeof *claims, cmp_key) &&
+		    claim_held(s->spool_dir, ids[i]);
+		print_task(&t, claimed ? TASK_ACTIVE : t.state, json);
+		task_free(&t);
+		free(ids[i]);
+	}
+	if (state_fd >= 0)
+		close(state_fd);
+	free(buf.data);
+	free(ids);
+	spool_list_free(claims, nclaims);
+	statepack_close(pack);
 	return 0;
 }
 
 int
 admin_status(const struct settings *s, bool json, const char *task_id)
 {
-	size_t n;
-	char **ids;
-	int rc = 0;
-
 	if (task_id != NULL) {
 		if (!taskid_valid(task_id, strlen(task_id)) || show_task(s, task_id, json) < 0) {
 			log_line("status: no task '%.128s' in %s", task_id, s->spool_dir);
@@ -140,15 +212,7 @@ admin_status(const struct settings *s, bool json, const char *task_id)
 		log_errno("status: spool_dir %s", s->spool_dir);
 		return 1;
 	}
-	ids = all_tasks(s->spool_dir, &n);
-	if (!json)
-		printf("%-36s %-8s %4s %8s %7s %s\n", "TASK", "STATE", "CODE", "ATTEMPTS", "FILES", "ERROR");
-	for (size_t i = 0; i < n; i++) {
-		show_task(s, ids[i], json);
-		free(ids[i]);
-	}
-	free(ids);
-	return rc;
+	return show_all(s, json);
 }
 
 int

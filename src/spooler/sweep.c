@@ -21,6 +21,7 @@
 #include "hook.h"
 #include "log.h"
 #include "spool.h"
+#include "statepack.h"
 #include "task.h"
 #include "taskdir.h"
 #include "taskid.h"
@@ -79,6 +80,30 @@ struct sweep {
 	struct authority *auth;	/* kie.ai's API; NULL without api_key */
 	bool api_stopped;	/* no more questions this sweep */
 };
+
+/*
+ * libcurl is set up when a sweep first needs it (something to download,
+ * or kie.ai's API to ask): curl_global_init() loads OpenSSL and its
+ * configuration, a cost an idle sweep does without.  0: not yet; 1: set
+ * up; -1: it could not be.
+ */
+static int curl_state;
+
+static bool
+curl_ready(void)
+{
+	if (curl_state == 0)
+		curl_state = fetch_global_init() == 0 ? 1 : -1;
+	return curl_state == 1;
+}
+
+void
+sweep_global_cleanup(void)
+{
+	if (curl_state == 1)
+		fetch_global_cleanup();
+	curl_state = 0;
+}
 
 /* A signal asked the run to end (sweep_opts.stop). */
 static bool
@@ -1026,7 +1051,7 @@ fetch_batch(struct sweep *w, struct batch *b)
 	for (size_t i = 0; i < b->ntasks; i++)
 		if (b->left[i] == 0)
 			finish_task(w, b, i);
-	if (b->njobs > 0 && fetch_run(b->jobs, b->njobs, &fo) < 0)
+	if (b->njobs > 0 && (!curl_ready() || fetch_run(b->jobs, b->njobs, &fo) < 0))
 		problem(w, "-", "download engine", "libcurl could not be set up");
 	b->fo = NULL;
 	for (size_t i = 0; i < b->ntasks; i++) {
@@ -1119,7 +1144,7 @@ download(struct sweep *w)
 	size_t ndue, nask, i = 0;
 	char **ask;
 	struct due *due = due_tasks(w, &ndue, &ask, &nask);
-	struct batch *b = calloc(1, sizeof *b);
+	struct batch *b = NULL;		/* some MB: only when something is due */
 	size_t per_batch = (size_t)w->s->parallel * 4;
 
 	pay_hooks(w);		/* owed by earlier sweeps that died */
@@ -1133,7 +1158,7 @@ download(struct sweep *w)
 	}
 	if (per_batch > BATCH_MAX)
 		per_batch = BATCH_MAX;
-	if (b != NULL)
+	if (ndue > 0 && (b = calloc(1, sizeof *b)) != NULL)
 		b->w = w;
 	while (b != NULL && i < ndue && time(NULL) < w->deadline && !stopping(w)) {
 		w->now = time(NULL);
@@ -1279,12 +1304,13 @@ tidy_due(struct sweep *w)
 /*
  * At most once an hour: pending tasks too old to finish fail, finished
  * tasks older than keep_days are forgotten, stale temp and partial files
- * go.  Other sweeps skip all of it.
+ * go, and the finished tasks' states are packed for status (statepack.h).
+ * Other sweeps skip all of it.
  */
 static void
 tidy(struct sweep *w)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], err[256];
 
 	if (!tidy_due(w))
 		return;
@@ -1294,6 +1320,9 @@ tidy(struct sweep *w)
 	if (w->s->keep_days > 0)
 		forget_old(w, w->now - (time_t)w->s->keep_days * 86400);
 	taskdir_remove_stray(w->s->download_dir, w->now - PARTIAL_MAX_AGE);
+	if (statepack_write(w->s->spool_dir, w->deadline, w->s->sync, w->s->min_free, err,
+	    sizeof err) < 0)
+		verbose(w, "-", "state pack for status not written", err);
 }
 
 #define INDEXED "pending/.indexed"	/* the pending/ index is complete */
@@ -1369,7 +1398,11 @@ sweep_run(const struct settings *s, const struct sweep_opts *o,
 		return lock == -2 ? 1 : -1;
 	srand((unsigned)(w.now ^ getpid()));
 	index_spool(&w);
-	w.auth = authority_new(s, w.deadline, err, errlen);
+	err[0] = '\0';
+	if (s->api_key != NULL && s->api_key[0] != '\0' && !curl_ready())
+		snprintf(err, errlen, "libcurl could not be set up");
+	else
+		w.auth = authority_new(s, w.deadline, err, errlen);
 	if (w.auth == NULL && err[0] != '\0')
 		problem(&w, "-", "kie.ai API off for this sweep", err);
 	take_in(&w);

@@ -11,7 +11,9 @@
  *  3. decide: all files whole -> done; 404/410, three 403s, a policy refusal
  *     or too many attempts -> failed with advice; otherwise retried later
  *     with exponential backoff; hooks run on done and failed;
- *  4. tidy: records of tasks older than keep_days, and stale temp files.
+ *  4. tidy, at most hourly: pending tasks too old to finish fail, records of
+ *     tasks older than keep_days and stale temp files go, and the finished
+ *     tasks' states are packed for status (statepack.h).
  *
  * Only permanent problems reach stderr, one line each, so cron mail is
  * worth reading; transient failures are retried silently (-v shows them).
@@ -49,11 +51,14 @@ struct sweep_stats {
 int sweep_lock(const struct settings *s, char *err, size_t errlen);
 
 /*
- * Runs one sweep with settings s.  Returns 0 when the sweep ran (whatever
+ * Runs one sweep with settings s.  libcurl is set up the first time a sweep
+ * needs it (fetch_global_init()); sweep_global_cleanup() undoes that, once
+ * no sweep runs any more.  Returns 0 when the sweep ran (whatever
  * happened to single tasks), 1 when another sweep holds the lock, and -1
  * with a reason in err when it could not run at all.
  */
 int sweep_run(const struct settings *s, const struct sweep_opts *o,
     struct sweep_stats *st, char *err, size_t errlen);
+void sweep_global_cleanup(void);
 
 #endif

@@ -4,43 +4,33 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <yajl/yajl_gen.h>
-#include <yajl/yajl_tree.h>
+#include <yajl/yajl_parse.h>
 
 #include "advice.h"
 #include "fsutil.h"
 #include "spool.h"
 
-/*
- * The largest state file task_load() reads, and so the largest task_save()
- * writes: a state record holds the callback's msg and URLs (each once, and
- * never longer than in the body, which is at most ENTRY_MAX), plus our own
- * paths and messages.  At 1 MiB a callback over about 2 MiB (max_body goes
- * up to 16M) was stored, taken in, and then never readable again.
- */
-#define STATE_MAX (2 * ENTRY_MAX)
+#define STATE_MAX TASK_STATE_MAX
+
+static const char *const state_names[] = {
+	[TASK_PENDING] = "pending", [TASK_ACTIVE] = "active", [TASK_DONE] = "done",
+	[TASK_FAILED] = "failed",
+};
 
 const char *
 task_state_name(enum task_state s)
 {
-	static const char *names[] = { "pending", "active", "done", "failed" };
-	return names[s];
-}
-
-static int
-state_from_name(const char *s, enum task_state *out)
-{
-	for (int i = 0; i <= TASK_FAILED; i++)
-		if (s != NULL && strcmp(s, task_state_name(i)) == 0)
-			return *out = i, 0;
-	return -1;
+	return state_names[s];
 }
 
 void
@@ -283,17 +273,6 @@ static const char *const upgrade_names[] = {
 	[UPGRADE_FAILED] = "failed",
 };
 
-/* The index of s in names (n of them), or 0 (every table's default). */
-static int
-name_index(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(s, names[i]) == 0)
-			return (int)i;
-	return 0;
-}
-#define NAME_INDEX(names, s) name_index(names, sizeof names / sizeof names[0], s)
-
 static void
 gen_str(yajl_gen g, const char *key, const char *val)
 {
@@ -409,80 +388,461 @@ task_to_json(const struct task *t, enum task_state shown)
 
 /* ---- JSON in ---- */
 
-static const char *
-get_str(yajl_val obj, const char *key)
-{
-	const char *path[] = { key, NULL };
-	yajl_val v = yajl_tree_get(obj, path, yajl_t_string);
+/*
+ * A state file is read in one pass of yajl's event parser, straight into
+ * struct task: no tree, no lookups, no allocation but the task's own
+ * strings (status reads every state file; a sweep every pending one).
+ *
+ * It accepts what the tree reader before it accepted (that reader is kept
+ * as tests/fuzz/state_ref.h; test_task and fuzz_state compare the two):
+ * the top level must be an object; the first occurrence of a key counts
+ * and later ones are skipped; a value of another type than its field's
+ * reads as "", 0 or false, and a number counts only as an integer in
+ * range (no fraction, no exponent); unknown keys are skipped with
+ * whatever they hold; comments are allowed; a string ends at a NUL it
+ * holds; and the text ends at its first NUL byte.
+ */
 
-	return v ? YAJL_GET_STRING(v) : "";
+enum top_key {
+	K_TASK_ID, K_STATE, K_CODE, K_MSG, K_ATTEMPTS, K_ERROR, K_ADVICE, K_NEXT_ATTEMPT,
+	K_FIRST_SEEN, K_UPDATED, K_DUPLICATES, K_FORBIDDEN, K_HOOK_OWED, K_SOURCE,
+	K_EXPECTED, K_AWAITING, K_NEXT_ASK, K_ASK_FAILURES, K_NO_RECORD, K_FALLBACK,
+	K_RESOLUTION, K_UPGRADE, K_CALLBACK_SHA256, K_DIR, K_FILES, K_TOP_KEYS
+};
+static const char *const top_keys[K_TOP_KEYS] = {
+	"taskId", "state", "code", "msg", "attempts", "error", "advice", "nextAttempt",
+	"firstSeen", "updated", "duplicates", "forbidden", "hookOwed", "source",
+	"expected", "awaiting", "nextAsk", "askFailures", "noRecord", "fallback",
+	"resolution", "upgrade", "callbackSha256", "dir", "files",
+};
+
+enum upgrade_key { U_KIND, U_STATE, U_SINCE, U_ASKED, U_ERROR, K_UPGRADE_KEYS };
+static const char *const upgrade_keys[K_UPGRADE_KEYS] = {
+	"kind", "state", "since", "asked", "error",
+};
+
+enum file_key { F_KIND, F_URL, F_PATH, F_BYTES, F_SHA256, F_DONE, K_FILE_KEYS };
+static const char *const file_keys[K_FILE_KEYS] = {
+	"kind", "url", "path", "bytes", "sha256", "done",
+};
+
+/* Where in the state file the parser is. */
+enum level {
+	L_START,	/* before the top-level value */
+	L_TOP,		/* in the top-level object */
+	L_UPGRADE,	/* in its "upgrade" object */
+	L_FILES,	/* in its "files" array */
+	L_FILE,		/* in one object of that array */
+	L_END,		/* after the top-level object */
+};
+
+struct reader {
+	struct task *t;
+	enum level level;
+	int key;		/* the key whose value comes next; -1: skip that value */
+	uint64_t top_seen;	/* keys of the top-level object read so far */
+	uint64_t sub_seen;	/* keys of the upgrade or file object read so far */
+	size_t skip;		/* > 0: how deep inside a skipped value */
+	struct task_file *file;	/* the file whose object is being read */
+	bool state_ok;		/* "state" named a state */
+	bool not_object;	/* the top-level value is not an object */
+	bool nomem;
+};
+
+/* The index of key (len bytes, up to a NUL) among n keys; -1 when none. */
+static int
+key_index(const char *const *keys, int n, const unsigned char *key, size_t len)
+{
+	len = strnlen((const char *)key, len);
+	for (int i = 0; i < n; i++)
+		if (strlen(keys[i]) == len && memcmp(keys[i], key, len) == 0)
+			return i;
+	return -1;
 }
 
-static long long
-get_int(yajl_val obj, const char *key)
+/* An integer as yajl's tree reader took it: digits, an optional '-', in range. */
+static bool
+json_integer(const char *s, size_t len, long long *out)
 {
-	const char *path[] = { key, NULL };
-	yajl_val v = yajl_tree_get(obj, path, yajl_t_number);
+	unsigned long long v = 0, lim = LLONG_MAX;
+	size_t i = 0;
+	bool neg = len > 0 && s[0] == '-';
 
-	return v && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
+	if (neg)
+		i++;
+	if (i == len)
+		return false;
+	for (; i < len; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (d > 9 || v > (lim - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = neg ? -(long long)v : (long long)v;
+	return true;
+}
+
+/* A new file, every field at its default, for an element of "files". */
+static void
+add_file(struct reader *r)
+{
+	struct task *t = r->t;
+	struct task_file *f;
+
+	r->file = NULL;
+	if (t->nfiles >= TASK_MAX_FILES)
+		return;
+	f = &t->files[t->nfiles++];
+	memset(f, 0, sizeof *f);	/* url and path: "" unless given (finish_task) */
+	r->file = f;
+}
+
+/* Replaces the owned string *dst by a copy of s (len bytes, up to a NUL). */
+static void
+take_owned(struct reader *r, char **dst, const unsigned char *s, size_t len)
+{
+	free(*dst);
+	if ((*dst = strndup((const char *)s, len)) == NULL)
+		r->nomem = true;
+}
+
+static void
+take_fixed(char *dst, size_t size, const unsigned char *s, size_t len)
+{
+	snprintf(dst, size, "%.*s", (int)(len < INT_MAX ? len : INT_MAX), (const char *)s);
+}
+
+/* The index of s (len bytes, up to a NUL) among n names, or 0 (every table's default). */
+static int
+name_index_n(const char *const *names, size_t n, const unsigned char *s, size_t len)
+{
+	int i = key_index(names, (int)n, s, len);
+
+	return i < 0 ? 0 : i;
+}
+
+/*
+ * Whether the scalar now read is the value of a field (r->key), and not
+ * skipped: inside a skipped value, an element of "files" (a file with
+ * defaults), or the whole document (not an object).
+ */
+static bool
+scalar_wanted(struct reader *r)
+{
+	if (r->skip > 0)
+		return false;
+	switch (r->level) {
+	case L_START:
+		r->not_object = true;
+		return false;
+	case L_FILES:
+		add_file(r);
+		return false;
+	case L_TOP:
+	case L_UPGRADE:
+		return r->key >= 0;
+	case L_FILE:
+		return r->key >= 0 && r->file != NULL;
+	case L_END:
+		break;
+	}
+	return false;
 }
 
 static int
-load_files(struct task *t, yajl_val root)
+on_string(void *ctx, const unsigned char *s, size_t len)
 {
-	const char *path[] = { "files", NULL };
-	yajl_val arr = yajl_tree_get(root, path, yajl_t_array);
+	struct reader *r = ctx;
+	struct task *t = r->t;
 
-	for (size_t i = 0; arr && i < arr->u.array.len && i < TASK_MAX_FILES; i++) {
-		yajl_val o = arr->u.array.values[i];
-		struct task_file *f = &t->files[t->nfiles];
-		const char *dpath[] = { "done", NULL };
+	if (!scalar_wanted(r))
+		return !r->not_object && !r->nomem;
+	if (r->level == L_UPGRADE) {
+		switch (r->key) {
+		case U_KIND: take_fixed(t->upgrade_kind, sizeof t->upgrade_kind, s, len); break;
+		case U_STATE:
+			t->upgrade = (enum task_upgrade)name_index_n(upgrade_names, UPGRADE_FAILED + 1,
+			    s, len);
+			break;
+		case U_ERROR: take_owned(r, &t->upgrade_error, s, len); break;
+		}
+	} else if (r->level == L_FILE) {
+		switch (r->key) {
+		case F_KIND: take_fixed(r->file->kind, sizeof r->file->kind, s, len); break;
+		case F_URL: take_owned(r, &r->file->url, s, len); break;
+		case F_PATH: take_owned(r, &r->file->path, s, len); break;
+		case F_SHA256: take_fixed(r->file->sha256, sizeof r->file->sha256, s, len); break;
+		}
+	} else {
+		switch (r->key) {
+		case K_TASK_ID: take_fixed(t->task_id, sizeof t->task_id, s, len); break;
+		case K_STATE: {
+			int i = key_index(state_names, TASK_FAILED + 1, s, len);
 
-		snprintf(f->kind, sizeof f->kind, "%s", get_str(o, "kind"));
-		f->url = strdup(get_str(o, "url"));
-		f->path = strdup(get_str(o, "path"));
-		media_suffix(f->url ? f->url : "", &f->media);
-		f->bytes = get_int(o, "bytes");
-		snprintf(f->sha256, sizeof f->sha256, "%s", get_str(o, "sha256"));
-		f->done = yajl_tree_get(o, dpath, yajl_t_true) != NULL;
-		t->nfiles++;
-		if (f->url == NULL || f->path == NULL)
-			return -1;
+			r->state_ok = i >= 0;
+			t->state = i >= 0 ? (enum task_state)i : TASK_PENDING;
+			break;
+		}
+		case K_MSG: take_owned(r, &t->msg, s, len); break;
+		case K_ERROR: take_owned(r, &t->error, s, len); break;
+		case K_ADVICE: take_owned(r, &t->advice, s, len); break;
+		case K_DIR: take_owned(r, &t->dir, s, len); break;
+		case K_HOOK_OWED:
+			t->hook_owed = (enum task_hook)name_index_n(hook_names, HOOK_ON_FAILED + 1, s, len);
+			break;
+		case K_SOURCE:
+			t->source = (enum task_source)name_index_n(source_names, SOURCE_RECORD_INFO + 1,
+			    s, len);
+			break;
+		case K_AWAITING:
+			t->awaiting = (enum task_await)name_index_n(await_names, AWAIT_VERIFY + 1, s, len);
+			break;
+		case K_RESOLUTION: take_fixed(t->resolution, sizeof t->resolution, s, len); break;
+		case K_CALLBACK_SHA256:
+			take_fixed(t->callback_sha256, sizeof t->callback_sha256, s, len);
+			break;
+		}
 	}
-	return 0;
+	return !r->nomem;
 }
 
-/* The fields about the provider's API; all optional (older state files). */
-static void
-load_provider_fields(struct task *t, yajl_val root)
+static int
+on_number(void *ctx, const char *s, size_t len)
 {
-	const char *fb[] = { "fallback", NULL }, *up[] = { "upgrade", NULL };
-	yajl_val u = yajl_tree_get(root, up, yajl_t_object);
+	struct reader *r = ctx;
+	struct task *t = r->t;
+	long long v = 0;
 
-	t->source = (enum task_source)NAME_INDEX(source_names, get_str(root, "source"));
-	t->expected = get_int(root, "expected");
-	t->awaiting = (enum task_await)NAME_INDEX(await_names, get_str(root, "awaiting"));
-	t->next_ask = get_int(root, "nextAsk");
-	t->ask_failures = (long)get_int(root, "askFailures");
-	t->no_record = (long)get_int(root, "noRecord");
-	t->fallback = yajl_tree_get(root, fb, yajl_t_true) != NULL;
-	snprintf(t->resolution, sizeof t->resolution, "%s", get_str(root, "resolution"));
-	t->upgrade = (enum task_upgrade)NAME_INDEX(upgrade_names, u ? get_str(u, "state") : "");
-	snprintf(t->upgrade_kind, sizeof t->upgrade_kind, "%s", u ? get_str(u, "kind") : "");
-	t->upgrade_since = u ? get_int(u, "since") : 0;
-	t->upgrade_asked = u ? (long)get_int(u, "asked") : 0;
-	t->upgrade_error = strdup(u ? get_str(u, "error") : "");
+	if (!scalar_wanted(r))
+		return !r->not_object && !r->nomem;
+	if (!json_integer(s, len, &v))
+		return 1;	/* not an integer: the field stays 0 */
+	if (r->level == L_UPGRADE) {
+		if (r->key == U_SINCE)
+			t->upgrade_since = v;
+		else if (r->key == U_ASKED)
+			t->upgrade_asked = (long)v;
+	} else if (r->level == L_FILE) {
+		if (r->key == F_BYTES)
+			r->file->bytes = v;
+	} else {
+		switch (r->key) {
+		case K_CODE: t->code = v; break;
+		case K_ATTEMPTS: t->attempts = (long)v; break;
+		case K_FORBIDDEN: t->forbidden = (long)v; break;
+		case K_NEXT_ATTEMPT: t->next_attempt = v; break;
+		case K_FIRST_SEEN: t->first_seen = v; break;
+		case K_UPDATED: t->updated = v; break;
+		case K_DUPLICATES: t->duplicates = (unsigned long)v; break;
+		case K_EXPECTED: t->expected = v; break;
+		case K_NEXT_ASK: t->next_ask = v; break;
+		case K_ASK_FAILURES: t->ask_failures = (long)v; break;
+		case K_NO_RECORD: t->no_record = (long)v; break;
+		}
+	}
+	return 1;
+}
+
+static int
+on_boolean(void *ctx, int b)
+{
+	struct reader *r = ctx;
+
+	if (!scalar_wanted(r))
+		return !r->not_object && !r->nomem;
+	if (r->level == L_TOP && r->key == K_FALLBACK)
+		r->t->fallback = b != 0;
+	else if (r->level == L_FILE && r->key == F_DONE)
+		r->file->done = b != 0;
+	return 1;
+}
+
+static int
+on_null(void *ctx)
+{
+	struct reader *r = ctx;
+
+	scalar_wanted(r);
+	return !r->not_object && !r->nomem;
+}
+
+static int
+on_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct reader *r = ctx;
+	uint64_t *seen = &r->sub_seen;
+
+	if (r->skip > 0)
+		return 1;
+	if (r->level == L_TOP) {
+		r->key = key_index(top_keys, K_TOP_KEYS, key, len);
+		seen = &r->top_seen;
+	} else if (r->level == L_UPGRADE) {
+		r->key = key_index(upgrade_keys, K_UPGRADE_KEYS, key, len);
+	} else {
+		r->key = key_index(file_keys, K_FILE_KEYS, key, len);
+	}
+	if (r->key >= 0 && (*seen & (UINT64_C(1) << r->key)) != 0)
+		r->key = -1;		/* the first one counts */
+	else if (r->key >= 0)
+		*seen |= UINT64_C(1) << r->key;
+	return 1;
+}
+
+static int
+on_start_map(void *ctx)
+{
+	struct reader *r = ctx;
+
+	if (r->skip > 0) {
+		r->skip++;
+		return 1;
+	}
+	if (r->level == L_START) {
+		r->level = L_TOP;
+		return 1;
+	}
+	if (r->level == L_TOP && r->key == K_UPGRADE) {
+		r->level = L_UPGRADE;
+		r->sub_seen = 0;
+		return 1;
+	}
+	if (r->level == L_FILES) {
+		add_file(r);
+		if (r->file != NULL) {
+			r->level = L_FILE;
+			r->sub_seen = 0;
+			return !r->nomem;
+		}
+	}
+	r->skip = 1;
+	return !r->nomem;
+}
+
+static int
+on_start_array(void *ctx)
+{
+	struct reader *r = ctx;
+
+	if (r->skip > 0) {
+		r->skip++;
+		return 1;
+	}
+	if (r->level == L_START) {
+		r->not_object = true;
+		return 0;
+	}
+	if (r->level == L_TOP && r->key == K_FILES) {
+		r->level = L_FILES;
+		return 1;
+	}
+	if (r->level == L_FILES)
+		add_file(r);	/* not an object: a file with every field at its default */
+	r->skip = 1;
+	return !r->nomem;
+}
+
+static int
+on_end(void *ctx)
+{
+	struct reader *r = ctx;
+
+	if (r->skip > 0) {
+		r->skip--;
+		return 1;
+	}
+	switch (r->level) {
+	case L_TOP: r->level = L_END; break;
+	case L_UPGRADE: case L_FILES: r->level = L_TOP; break;
+	case L_FILE: r->level = L_FILES; break;
+	case L_START: case L_END: break;
+	}
+	return 1;
+}
+
+static const yajl_callbacks reader_callbacks = {
+	.yajl_null = on_null,
+	.yajl_boolean = on_boolean,
+	.yajl_number = on_number,
+	.yajl_string = on_string,
+	.yajl_start_map = on_start_map,
+	.yajl_map_key = on_map_key,
+	.yajl_end_map = on_end,
+	.yajl_start_array = on_start_array,
+	.yajl_end_array = on_end,
+};
+
+/* s, or "" when no key gave it: a task's strings are never NULL.  NULL out of memory. */
+static char *
+or_empty(char *s)
+{
+	return s != NULL ? s : strdup("");
+}
+
+/* Gives the strings no key gave "", and files their media.  False out of memory. */
+static bool
+finish_task(struct task *t)
+{
+	t->msg = or_empty(t->msg);
+	t->error = or_empty(t->error);
+	t->advice = or_empty(t->advice);
+	t->dir = or_empty(t->dir);
+	t->upgrade_error = or_empty(t->upgrade_error);
+	if (!t->msg || !t->error || !t->advice || !t->dir || !t->upgrade_error)
+		return false;
+	for (size_t i = 0; i < t->nfiles; i++) {
+		struct task_file *f = &t->files[i];
+
+		f->url = or_empty(f->url);
+		f->path = or_empty(f->path);
+		if (f->url == NULL || f->path == NULL)
+			return false;
+		media_suffix(f->url, &f->media);
+	}
+	return true;
+}
+
+int
+task_parse(const char *data, size_t len, const char *task_id, struct task *t,
+    char *err, size_t errlen)
+{
+	struct reader r = { .t = t, .level = L_START, .key = -1 };
+	yajl_handle h;
+	bool parsed;
+
+	memset(t, 0, sizeof *t);
+	if ((h = yajl_alloc(&reader_callbacks, NULL, &r)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	yajl_config(h, yajl_allow_comments, 1);
+	len = strnlen(data, len);
+	parsed = yajl_parse(h, (const unsigned char *)data, len) == yajl_status_ok &&
+	    yajl_complete_parse(h) == yajl_status_ok && r.level == L_END;
+	yajl_free(h);
+	if (r.nomem || (parsed && !finish_task(t))) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+	} else if (!parsed || !r.state_ok || strcmp(t->task_id, task_id) != 0) {
+		snprintf(err, errlen, "damaged state file");
+		errno = EINVAL;
+	} else {
+		return 0;
+	}
+	task_free(t);
+	return -1;
 }
 
 int
 task_load(const char *spool_dir, const char *task_id, struct task *t,
     char *err, size_t errlen)
 {
-	char path[PATH_MAX], perr[128];
+	char path[PATH_MAX], why[64];
 	char *data = NULL;
 	size_t len;
-	yajl_val root;
-	int rc = -1;
+	int rc;
 
 	memset(t, 0, sizeof *t);
 	if (spool_path(path, sizeof path, spool_dir, "state", task_id) < 0) {
@@ -493,44 +853,81 @@ task_load(const char *spool_dir, const char *task_id, struct task *t,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if ((root = yajl_tree_parse(data, perr, sizeof perr)) == NULL || !YAJL_IS_OBJECT(root)) {
-		snprintf(err, errlen, "%s: damaged state file", path);
-		errno = EINVAL;
-		goto out;
+	if ((rc = task_parse(data, len, task_id, t, why, sizeof why)) < 0) {
+		int saved = errno;
+
+		if (saved == ENOMEM)
+			snprintf(err, errlen, "%s", why);
+		else
+			snprintf(err, errlen, "%s: %s", path, why);
+		errno = saved;
 	}
-	snprintf(t->task_id, sizeof t->task_id, "%s", get_str(root, "taskId"));
-	if (strcmp(t->task_id, task_id) != 0 ||
-	    state_from_name(get_str(root, "state"), &t->state) < 0) {
-		snprintf(err, errlen, "%s: damaged state file", path);
-		errno = EINVAL;
-		goto out;
-	}
-	t->code = get_int(root, "code");
-	t->msg = strdup(get_str(root, "msg"));
-	t->error = strdup(get_str(root, "error"));
-	t->advice = strdup(get_str(root, "advice"));
-	t->dir = strdup(get_str(root, "dir"));
-	t->attempts = (long)get_int(root, "attempts");
-	t->forbidden = (long)get_int(root, "forbidden");
-	t->next_attempt = get_int(root, "nextAttempt");
-	t->first_seen = get_int(root, "firstSeen");
-	t->updated = get_int(root, "updated");
-	t->duplicates = (unsigned long)get_int(root, "duplicates");
-	t->hook_owed = (enum task_hook)NAME_INDEX(hook_names, get_str(root, "hookOwed"));
-	load_provider_fields(t, root);
-	snprintf(t->callback_sha256, sizeof t->callback_sha256, "%s", get_str(root, "callbackSha256"));
-	if (load_files(t, root) < 0 || !t->msg || !t->error || !t->advice || !t->dir ||
-	    !t->upgrade_error) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	rc = 0;
-out:
-	yajl_tree_free(root);
 	free(data);
-	if (rc < 0)
-		task_free(t);
 	return rc;
+}
+
+int
+task_load_at(int state_fd, const char *task_id, struct task_buf *b, struct task *t,
+    char *err, size_t errlen)
+{
+	/* O_NONBLOCK: a FIFO in state/ must not hang a status; only a regular file is read. */
+	int fd = openat(state_fd, task_id, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	size_t len = 0;
+	struct stat st;
+	ssize_t n;
+
+	memset(t, 0, sizeof *t);
+	if (fd < 0)
+		goto fail;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	for (;;) {
+		/* Room for the whole file and a byte more, so that one read sees its end. */
+		size_t want = (size_t)st.st_size + 2 > len + 4096 ? (size_t)st.st_size + 2 : len + 4096;
+
+		if (want > STATE_MAX + 2) {
+			errno = EFBIG;
+			goto fail;
+		}
+		if (b->cap < want) {
+			char *nb = realloc(b->data, want);
+
+			if (nb == NULL)
+				goto fail;
+			b->data = nb;
+			b->cap = want;
+		}
+		while ((n = read(fd, b->data + len, b->cap - 1 - len)) < 0 && errno == EINTR)
+			;
+		if (n < 0)
+			goto fail;
+		len += (size_t)n;
+		/* A regular file is read when a read gives less than asked. */
+		if (len < b->cap - 1)
+			break;
+	}
+	close(fd);
+	if (len > STATE_MAX) {
+		snprintf(err, errlen, "state/%s: %s", task_id, strerror(EFBIG));
+		errno = EFBIG;
+		return -1;
+	}
+	b->data[len] = '\0';
+	return task_parse(b->data, len, task_id, t, err, errlen);
+fail:
+	{
+		int saved = errno;
+
+		snprintf(err, errlen, "state/%s: %s", task_id, strerror(saved));
+		if (fd >= 0)
+			close(fd);
+		errno = saved;
+	}
+	return -1;
 }
 
 bool

@@ -36,6 +36,14 @@
 /* results, origins, and their 1080p or 4K versions */
 #define TASK_MAX_FILES (3 * CALLBACK_MAX_URLS)
 #define TASK_MAX_AGE (14 * 86400)	/* the provider keeps results 14 days */
+/*
+ * The largest state file task_load() reads, and so the largest task_save()
+ * writes: a state record holds the callback's msg and URLs (each once, and
+ * never longer than in the body, which is at most ENTRY_MAX), plus our own
+ * paths and messages.  At 1 MiB a callback over about 2 MiB (max_body goes
+ * up to 16M) was stored, taken in, and then never readable again.
+ */
+#define TASK_STATE_MAX (2 * ENTRY_MAX)
 
 enum task_state { TASK_PENDING, TASK_ACTIVE, TASK_DONE, TASK_FAILED };
 
@@ -108,8 +116,34 @@ struct task {
 	size_t nfiles;
 };
 
-/* Loads spool_dir/state/<task_id>.  -1 with errno ENOENT when there is none. */
+/*
+ * Loads spool_dir/state/<task_id>.  -1 with errno ENOENT when there is
+ * none; -1 with another errno (EINVAL: damaged) when it cannot be read.
+ */
 int task_load(const char *spool_dir, const char *task_id, struct task *t,
+    char *err, size_t errlen);
+
+/*
+ * Reads the state of task_id from the len bytes of a state file's text
+ * (task_load() without the file).  0; or -1 with errno EINVAL when the
+ * text is not a state of task_id, ENOMEM, and a reason in err.  On -1, t
+ * holds nothing to free.
+ */
+int task_parse(const char *data, size_t len, const char *task_id, struct task *t,
+    char *err, size_t errlen);
+
+/* A buffer task_load_at() reads state files into, kept from one to the next. */
+struct task_buf {
+	char *data;		/* malloc'd; free() when done */
+	size_t cap;
+};
+
+/*
+ * task_load() of state_fd/<task_id>, state_fd being spool_dir/state open:
+ * for reading many states in a row (status), through b, with no path to
+ * walk and no allocation but the task's.
+ */
+int task_load_at(int state_fd, const char *task_id, struct task_buf *b, struct task *t,
     char *err, size_t errlen);
 
 /*

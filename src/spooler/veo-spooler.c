@@ -17,7 +17,6 @@
 
 #include "admin.h"
 #include "config.h"
-#include "fetch.h"
 #include "log.h"
 #include "numparse.h"
 #include "sweep.h"
@@ -268,12 +267,8 @@ run(const struct settings *s, const struct args *a)
 	if (a->follow && a->once)
 		return usage_error("run takes --follow or --once, not both");
 	catch_stop_signals();
-	if (fetch_global_init() < 0) {
-		log_line("cannot initialise libcurl");
-		return 1;
-	}
 	rc = sweep_loop(s, a, &st, err, sizeof err);
-	fetch_global_cleanup();
+	sweep_global_cleanup();
 	if (rc < 0) {
 		log_line("run: %s", err);
 		return 1;

@@ -9,7 +9,9 @@
  * the state file.  A state file that loads must survive the spooler's own
  * round trip: task_save() writes it back, task_load() reads that, and the
  * two JSON forms agree (DESIGN: a record the spooler writes is always
- * readable back).
+ * readable back).  And it must read the same as the tree reader that
+ * task_parse() replaced (state_ref.h): both refuse it, or both read the
+ * same task.
  */
 #include "fuzz.h"
 
@@ -23,6 +25,7 @@
 #include "spool.h"
 #include "task.h"
 #include "taskid.h"
+#include "state_ref.h"
 
 static char spool[256];
 static char state_dir[300];
@@ -97,6 +100,33 @@ round_trip(const char *task_id, struct task *t)
 	task_free(&again);
 }
 
+/* task_parse() and the tree reader it replaced agree on the text. */
+static void
+same_as_reference(const char *task_id, const char *data, size_t len)
+{
+	char *text = malloc(len + 1), err[512], *a = NULL, *b = NULL;
+	struct task x, y;
+	int rx, ry;
+
+	FUZZ_ASSERT(text != NULL, "out of memory");
+	memcpy(text, data, len);
+	text[len] = '\0';
+	rx = task_parse(text, len, task_id, &x, err, sizeof err);
+	ry = ref_task_parse(text, task_id, &y);
+	FUZZ_ASSERT(rx == ry, "task_parse %d, the tree reader %d", rx, ry);
+	if (rx == 0) {
+		a = task_to_json(&x, x.state);
+		b = task_to_json(&y, y.state);
+		FUZZ_ASSERT(a != NULL && b != NULL && strcmp(a, b) == 0 && x.nfiles == y.nfiles,
+		    "task_parse and the tree reader differ:\n%s\n%s", a ? a : "-", b ? b : "-");
+		task_free(&x);
+		task_free(&y);
+	}
+	free(a);
+	free(b);
+	free(text);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -113,6 +143,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		skip = (size_t)(nl - data) + 1;
 	}
 	write_state(task_id, data + skip, size - skip);
+	same_as_reference(task_id, (const char *)data + skip, size - skip);
 	if (task_load(spool, task_id, &t, err, sizeof err) == 0) {
 		FUZZ_ASSERT(strcmp(t.task_id, task_id) == 0, "loaded another task");
 		FUZZ_ASSERT(t.nfiles <= TASK_MAX_FILES, "%zu files", t.nfiles);

@@ -20,7 +20,8 @@ aria2 python3-flask python3-requests"
 # (clang with libclang-rt-dev: the libFuzzer targets, tests/fuzz.t; clang,
 # clang-tidy and cppcheck: make analyze, tests/analyze.t; passwd: useradd
 # for tests/privsep.t; strace: tests/cgi.t proves that an identical repeat
-# makes no fsync and takes no lock.  The line before last: the static build, mk/static.mk:
+# makes no fsync and takes no lock, tests/growth.t counts what a sweep
+# opens.  The line before last: the static build, mk/static.mk:
 # apt-get source curl, c-ares, nghttp2 and zlib as static libraries for
 # tools/build-static-curl.sh.  The last line: make bench, aria2c for
 # bench/download.sh, Flask and requests for the sample receiver of

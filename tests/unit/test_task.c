@@ -4,7 +4,8 @@
  * files with an errno other than ENOENT; task_recover() keeps a damaged
  * state aside and rebuilds the task from its stored callback;
  * task_init_from_callback(), task_from_entry(), task_backoff() and
- * task_to_json().
+ * task_to_json(); task_parse() reads what the tree reader before it read
+ * (tests/fuzz/state_ref.h), on crafted and on mutated state files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include "task.h"
 #include "tap.h"
 #include "tmptree.h"
+#include "../fuzz/state_ref.h"
 
 #define TID	"veo_task_0123abcd"
 #define DL	"/videos"
@@ -961,6 +963,161 @@ test_to_json(void)
 	is_str(task_state_name(TASK_FAILED), "failed", "state name failed");
 }
 
+static size_t parse_read;	/* how many texts parse_agrees() saw both read */
+
+/* Whether task_parse() and the reference reader agree on len bytes of data. */
+static bool
+parse_agrees(const char *data, size_t len, const char *task_id, char *why, size_t whylen)
+{
+	struct task a, b;
+	char err[256], *copy = malloc(len + 1), *ja = NULL, *jb = NULL;
+	int ra, rb;
+	bool same;
+
+	if (copy == NULL)
+		return false;
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	ra = task_parse(copy, len, task_id, &a, err, sizeof err);
+	rb = ref_task_parse(copy, task_id, &b);
+	if (ra == 0)
+		ja = task_to_json(&a, a.state);
+	if (rb == 0)
+		jb = task_to_json(&b, b.state);
+	same = ra == rb && (ra < 0 || (ja && jb && strcmp(ja, jb) == 0 && a.nfiles == b.nfiles));
+	if (same && ra == 0)
+		parse_read++;
+	if (!same)
+		snprintf(why, whylen, "new %d, reference %d: %.300s | %.300s", ra, rb,
+		    ja ? ja : err, jb ? jb : "-");
+	if (ra == 0)
+		task_free(&a);
+	if (rb == 0)
+		task_free(&b);
+	free(ja);
+	free(jb);
+	free(copy);
+	return same;
+}
+
+static void
+test_parse_reference(void)
+{
+	static const char *const crafted[] = {
+		"{\"taskId\":\"t\",\"state\":\"done\"}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"state\":\"failed\",\"code\":1,\"code\":2}",
+		"{\"taskId\":\"t\",\"state\":\"active\",\"msg\":5,\"msg\":\"late\",\"error\":null}",
+		"{\"state\":\"done\",\"taskId\":\"t\",\"taskId\":\"u\"}",
+		"{\"taskId\":\"u\",\"taskId\":\"t\",\"state\":\"done\"}",
+		"{\"taskId\":\"t\",\"state\":\"Done\"}",
+		"{\"taskId\":\"t\"}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"attempts\":1.5,\"code\":1e3,\"updated\":-0,"
+		    "\"firstSeen\":9223372036854775807,\"nextAttempt\":9223372036854775808,"
+		    "\"expected\":-9223372036854775808,\"nextAsk\":-9223372036854775807,"
+		    "\"duplicates\":-1,\"forbidden\":\"3\",\"noRecord\":true}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"fallback\":true,\"fallback\":false}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"fallback\":1}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"upgrade\":[1],\"upgrade\":{\"state\":\"done\"}}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"upgrade\":{\"kind\":\"4k\",\"kind\":\"1080p\","
+		    "\"state\":\"requested\",\"since\":5,\"asked\":2,\"error\":\"e\",\"x\":{\"state\":1}}}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"upgrade\":{\"state\":\"bogus\",\"error\":[\"e\"]}}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"files\":{\"kind\":\"result\"}}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"files\":[1,null,\"x\",[{\"url\":\"u\"}],{},"
+		    "{\"kind\":\"result\",\"url\":\"https://h/a.mp4\",\"path\":\"/d/a\",\"bytes\":10,"
+		    "\"sha256\":\"ab\",\"done\":true,\"done\":false,\"url\":\"late\"}],\"files\":[]}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"files\":[{\"kind\":\"resultresultresult\","
+		    "\"sha256\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefXX\"}]}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"hookOwed\":\"on_done\",\"source\":\"record-info\","
+		    "\"awaiting\":\"verify\",\"hookOwed\":\"on_failed\",\"source\":\"x\"}",
+		"{\"taskId\":\"t\",\"state\":\"pending\",\"awaiting\":\"callback\",\"reason\":\"stale\"}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"resolution\":\"0123456789abcdefghij\"}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"deep\":{\"a\":[[[{\"state\":\"x\"}]]],"
+		    "\"files\":[1]},\"files\":[{\"kind\":\"origin\"}]}",
+		"/* c */ {\"taskId\":\"t\", // line\n \"state\" : \"done\" } \n",
+		"{ \"taskId\" : \"t\" , \"state\" : \"failed\" , \"msg\" : \"a\\u0000b\" }",
+		"{\"taskId\":\"t\\u0000x\",\"state\":\"done\\u0000y\"}",
+		"{\"taskId\\u0000z\":\"t\",\"state\":\"done\"}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"msg\":\"caf\xc3\xa9 \\ud83c\\udfac \\\"q\\\"\"}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"msg\":\"bad \xc3\x28 utf8\"}",
+		"{\"taskId\":\"t\",\"state\":\"done\"} {\"taskId\":\"t\"}",
+		"{\"taskId\":\"t\",\"state\":\"done\"} x",
+		"{\"taskId\":\"t\",\"state\":\"done\"",
+		"[{\"taskId\":\"t\",\"state\":\"done\"}]",
+		"\"t\"", "5", "null", "", " ", "{}", "{\"taskId\":\"t\",\"state\":\"done\",}",
+		"{\"taskId\":\"t\",\"state\":\"done\",\"files\":[{\"done\":true},2,3,4,5,6,7,8,9,10,11,12,"
+		    "13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,"
+		    "41,42,43,44,45,46,47,48,49,50]}",
+	};
+	char why[800], *json;
+	struct task t;
+	unsigned seed = 12345;
+	size_t bad = 0, n;
+
+	for (size_t i = 0; i < sizeof crafted / sizeof crafted[0]; i++)
+		if (!ok(parse_agrees(crafted[i], strlen(crafted[i]), "t", why, sizeof why),
+		    "task_parse agrees with the tree reader: crafted state %zu", i))
+			printf("#   %s\n", why);
+	/* A NUL inside the text: it ends there, for both. */
+	ok(parse_agrees("{\"taskId\":\"t\",\"state\":\"done\"}\0garbage", 37, "t", why, sizeof why),
+	    "a NUL byte ends the text");
+	ok(parse_agrees("{\"taskId\":\"t\",\0\"state\":\"done\"}", 31, "t", why, sizeof why),
+	    "a NUL byte inside the object: refused by both");
+
+	/* Random damage to a full state: flipped, dropped and repeated bytes. */
+	full_task(&t, "t");
+	t.state = TASK_PENDING;
+	t.awaiting = AWAIT_VERIFY;
+	t.upgrade = UPGRADE_REQUESTED;
+	snprintf(t.upgrade_kind, sizeof t.upgrade_kind, "4k");
+	t.upgrade_error = strdup("nope");
+	json = task_to_json(&t, TASK_PENDING);
+	task_free(&t);
+	n = json ? strlen(json) : 0;
+	parse_read = 0;
+	for (int round = 0; json != NULL && round < 20000; round++) {
+		static const char tokens[] = "{}[],:\"0-1.e\\ ntf";
+		char buf[4096];
+		size_t len = n < sizeof buf ? n : sizeof buf;
+
+		memcpy(buf, json, len);
+		for (int k = 0, edits = 1 + rand_r(&seed) % 4; k < edits; k++) {
+			size_t at = (size_t)rand_r(&seed) % len, span = 1 + (size_t)rand_r(&seed) % 40;
+
+			switch (rand_r(&seed) % 4) {
+			case 0:		/* a structural byte */
+				buf[at] = tokens[rand_r(&seed) % (sizeof tokens - 1)];
+				break;
+			case 1:		/* a range dropped */
+				if (at + span > len)
+					span = len - at;
+				memmove(buf + at, buf + at + span, len - at - span);
+				len -= span;
+				break;
+			case 2:		/* a range repeated (keys twice) */
+				if (at + span > len)
+					span = len - at;
+				if (len + span < sizeof buf) {
+					memmove(buf + at + span, buf + at, len - at);
+					len += span;
+				}
+				break;
+			default:	/* any byte */
+				buf[at] = (char)(rand_r(&seed) & 0xff);
+				break;
+			}
+			if (len == 0)
+				break;
+		}
+		if (!parse_agrees(buf, len, "t", why, sizeof why) && bad++ < 5)
+			printf("#   mutation %d: %s\n", round, why);
+	}
+	ok(json != NULL && bad == 0, "task_parse agrees with the tree reader on 20000 mutated states "
+	    "(%zu differ)", bad);
+	/* Most damage is refused by both; enough must still be read to compare fields. */
+	ok(parse_read > 2000, "of which %zu were read by both", parse_read);
+	free(json);
+}
+
 int
 main(void)
 {
@@ -972,6 +1129,7 @@ main(void)
 	test_from_entry();
 	test_backoff();
 	test_to_json();
+	test_parse_reference();
 	tmptree_remove(base);
 	return done_testing();
 }
