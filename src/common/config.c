@@ -44,7 +44,7 @@ static const struct key_def keys[K_COUNT] = {
 	[K_RETRY_AFTER]      = { "retry_after", T_INT, "30", S(retry_after), 1, 3600, false, false },
 	[K_PARALLEL]         = { "parallel", T_INT, "8", S(parallel), 1, 64, false, false },
 	/* Every result comes from one host (kie.ai's CDN): let them all reach it. */
-	[K_PER_HOST]         = { "per_host", T_INT, "8", S(per_host), 1, 16, false, false },
+	[K_PER_HOST]         = { "per_host", T_INT, "16", S(per_host), 1, 16, false, false },
 	[K_MAX_FILE_SIZE]    = { "max_file_size", T_SIZE, "4G", S(max_file_size), 1, LLONG_MAX, false, false },
 	[K_ALLOW_HOSTS]      = { "allow_hosts", T_STRING, NULL, S(allow_hosts), 0, 0, false, false },
 	[K_ALLOW_PRIVATE]    = { "allow_private", T_BOOL, "no", S(allow_private), 0, 0, false, false },
