@@ -518,12 +518,19 @@ wake_loop(void *multi)
 void
 xfer_finalize(struct xfer *lead)
 {
-	int rc;
+	struct hashed_file *hf = lead->hf;
+	int rc, saved;
 
-	hasher_seal(lead->hf, lead->pi.total, NULL, NULL);
 	/* Synchronous: only for a .part found complete, before any transfer. */
-	while ((rc = hasher_sealed(lead->hf, lead->job->sha256)) == 0)
-		usleep(1000);
+	hasher_ready(hf, lead->pi.total);
+	if (fsync(lead->fd) < 0) {
+		saved = errno;
+		hasher_drop(hf);
+		errno = saved;
+		rc = -1;
+	} else {
+		rc = hasher_result(hf, lead->job->sha256) < 0 ? -1 : 1;
+	}
 	sealed(lead, rc);
 }
 
