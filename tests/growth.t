@@ -27,7 +27,7 @@ export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 start_static PORT "$WWW" 'location /v/later_ { return 503; }' ||
 	{ echo "Bail out! static nginx did not start"; exit 1; }
 BASE="http://127.0.0.1:$PORT"
-post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
+post() { spool_post "$1"; }
 
 # touched CMD...: runs CMD under strace; prints, one a line and sorted, the
 # names in state/ that it opened, looked at or listed ("LIST" for a listing).

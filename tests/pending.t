@@ -26,11 +26,9 @@ BASE="http://127.0.0.1:$PORT"
 export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 	VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_SYNC=no VEO_MIN_FREE=0
 
-post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
-sweep() { "$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"; }
-field() {	# field TASKID KEY: a top-level field of status --json
-	"$SPOOLER" status --json "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)['$2']; print(json.dumps(v) if isinstance(v,(list,dict)) else v)"
-}
+post() { spool_post "$1"; }
+sweep() { sweep_once "$@"; }
+field() { status_field "$@"; }
 gets() { grep -c "^GET /v/$1 " "$T/static.access"; }	# gets NAME: requests for a video (each task has its own)
 marked() { [ -e "$SPOOL/pending/$1" ]; }
 

@@ -20,7 +20,7 @@ export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 	VEO_POLL_INTERVAL=1 VEO_VERIFY=no
 
 V=$KIE_BASE/video	# the stand-in serves generated videos: $V/NAME.mp4?size=N
-post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
+post() { spool_post "$1"; }
 sweep() {	# one run; its output in $T/out and $T/err, and in $ALL
 	"$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"
 	_rc=$?

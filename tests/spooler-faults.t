@@ -14,11 +14,9 @@ BASE="http://127.0.0.1:$PORT"
 export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 	VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_SYNC=no VEO_MIN_FREE=0
 
-post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
-sweep() { "$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"; }
-field() {
-	"$SPOOLER" status --json "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)['$2']; print(json.dumps(v) if isinstance(v,(list,dict)) else v)"
-}
+post() { spool_post "$1"; }
+sweep() { sweep_once "$@"; }
+field() { status_field "$@"; }
 make_due() {
 	python3 - "$SPOOL/state/$1" <<'PY'
 import json, os, sys

@@ -20,9 +20,7 @@ post() {	# post BODY: store a callback through the real responder
 sweep() {	# sweep [ARGS]: one run; stdout/stderr to $T/out, $T/err; returns its status
 	"$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"
 }
-field() {	# field TASKID KEY: a top-level field of status --json
-	"$SPOOLER" status --json "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)['$2']; print(json.dumps(v) if isinstance(v,(list,dict)) else v)"
-}
+field() { status_field "$@"; }
 requests() {	# requests URI: how many GETs the static server logged for it
 	grep -c "^GET $1 " "$T/static.access" 2>/dev/null || true
 }

@@ -13,7 +13,7 @@ BASE="http://127.0.0.1:$PORT"
 export VEO_CONFIG=$T/empty.conf VEO_SPOOL_DIR=$SPOOL VEO_DOWNLOAD_DIR=$DL \
 	VEO_ALLOW_PRIVATE=yes VEO_HTTPS_ONLY=no VEO_SYNC=no VEO_MIN_FREE=0
 
-post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
+post() { spool_post "$1"; }
 field() {
 	"$SPOOLER" status --json "$1" 2>/dev/null |
 		python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])" 2>/dev/null

@@ -221,6 +221,17 @@ cgi_post() {
 # HTTP status of a CGI response read on stdin.
 cgi_status() { sed -n '1s/^Status: \([0-9]*\).*/\1/p' | tr -d '\r'; }
 
+# ---- for the spooler's tests, which set SPOOL (and export the VEO_* they need) ----
+# spool_post JSON: stores a callback through the CGI responder, without
+# authentication, as a test spool wants; prints the HTTP status.
+spool_post() { cgi_post "$1" VEO_SPOOL_DIR="$SPOOL" VEO_SYNC=no VEO_MIN_FREE=0 VEO_AUTH=none | cgi_status; }
+# sweep_once [ARGS...]: one sweep; its stdout in $T/out, its stderr in $T/err.
+sweep_once() { "$SPOOLER" "$@" run --once >"$T/out" 2>"$T/err"; }
+# status_field TASKID KEY: a top-level field of status --json (lists and objects as JSON).
+status_field() {
+	"$SPOOLER" status --json "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)['$2']; print(json.dumps(v) if isinstance(v,(list,dict)) else v)"
+}
+
 # ---- more CGI and reply helpers ----
 # The per-request helpers below are perl, not python3: they run once or twice
 # per request, and perl starts several times faster.
