@@ -42,7 +42,7 @@ static const struct key_def keys[K_COUNT] = {
 	[K_SYNC]             = { "sync", T_BOOL, "yes", S(sync), 0, 0, false, false },
 	[K_MIN_FREE]         = { "min_free", T_SIZE, "8M", S(min_free), 0, LLONG_MAX, false, false },
 	[K_RETRY_AFTER]      = { "retry_after", T_INT, "30", S(retry_after), 1, 3600, false, false },
-	[K_PARALLEL]         = { "parallel", T_INT, "8", S(parallel), 1, 64, false, false },
+	[K_PARALLEL]         = { "parallel", T_INT, "16", S(parallel), 1, 64, false, false },
 	/* Every result comes from one host (kie.ai's CDN): let them all reach it. */
 	[K_PER_HOST]         = { "per_host", T_INT, "16", S(per_host), 1, 16, false, false },
 	[K_MAX_FILE_SIZE]    = { "max_file_size", T_SIZE, "4G", S(max_file_size), 1, LLONG_MAX, false, false },

@@ -122,7 +122,7 @@ test_defaults(void)
 	is_int(s.max_body, 64 * 1024, "default max_body 64K");
 	ok(s.sync == true, "default sync yes");
 	ok(s.https_only == true && s.allow_private == false, "default https_only yes, allow_private no");
-	is_int(s.parallel, 8, "default parallel");
+	is_int(s.parallel, 16, "default parallel");
 	is_int(s.per_host, 16, "default per_host: every result comes from one host");
 	is_int(s.min_free, 8 << 20, "default min_free 8M");
 	is_int(s.max_file_size, 4LL << 30, "default max_file_size 4G");
