@@ -317,6 +317,12 @@ fetch --parallel 4 --per-host 4 "$B/slow/multi?size=2500000&rate=1000000" "$D/mu
 	"$B/file/m2?size=1000" "$D/m2.mp4"
 is "$(field 1 1) $(field 2 1)" "FETCH_OK FETCH_OK" "a split beside other jobs"
 
+# A server that answers range requests with the wrong range: the split
+# fails, the file starts over once on one connection, and arrives whole.
+fetch --parallel 4 --per-host 4 "$B/slow/wr?size=4000000&rate=1000000&range=wrong" "$D/wr.mp4"
+is "$(field 1 1) $(field 1 6)" "FETCH_OK $(generated_sha wr 4000000)" \
+	"ranges answered wrongly: started over unsplit, whole and right"
+
 # Killed while split: the sidecar names each range and how far it is on
 # disk; the next run fetches only what the ranges miss.
 "$FETCH_CLI" --http-ok --allow-private --parallel 4 --per-host 4 \

@@ -241,7 +241,9 @@ accept_whole(struct xfer *x)
 	}
 	x->pi = pi;
 	xfer_one_range(x, pi.total);
-	x->splittable = splittable(x);
+	/* After a restart (ranges answered wrongly) the file comes whole, on
+	 * one connection: a server that lies about ranges still delivers. */
+	x->splittable = x->restarts == 0 && splittable(x);
 	return 0;
 }
 
